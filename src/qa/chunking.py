@@ -1,0 +1,279 @@
+"""Document -> chunks. Pure and deterministic.
+
+Structure first: the text is cut into blocks (paragraphs, headings, table rows), blocks into
+sentences; sentences are merged up to a token budget measured with the model's own tokenizer,
+never across a heading, with a small overlap between neighbouring chunks of one section. Every
+chunk is a contiguous span of the document, so ``doc.text[start:end] == chunk.text``.
+"""
+
+from __future__ import annotations
+
+import re
+from collections import Counter
+from collections.abc import Callable, Sequence
+from dataclasses import asdict, dataclass
+
+from qa.types import Chunk, Document
+
+# Counts word pieces of each text, without the [CLS]/[SEP] the model adds.
+TokenCounter = Callable[[Sequence[str]], list[int]]
+
+
+@dataclass(frozen=True)
+class ChunkerSettings:
+    max_tokens: int = 256  # the model's max sequence length: the hard limit, specials included
+    target_tokens: int = 200  # merge sentences up to this many (prefix and specials included)
+    overlap_tokens: int = 40  # carry the previous sentence over when it is at most this long
+    special_tokens: int = 2  # [CLS] and [SEP]
+    version: int = 1  # bump when the algorithm changes, so old indexes are rebuilt
+
+    def to_dict(self) -> dict[str, int]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
+class _Unit:
+    """A sentence, a table row or a heading: the smallest piece a chunk is built from."""
+
+    start: int
+    end: int
+    heading: tuple[int, str] | None = None  # (level, title) when the unit is a heading
+    boundary_before: bool = False  # a chunk must not reach back across this unit's start
+
+
+_WIKI = re.compile(r"^(=+)\s*(.+?)\s*=+$")
+_MD = re.compile(r"^(#{1,6})\s+(.+?)\s*#*$")
+# A sentence ends at . ! ? (and closing quotes/brackets) followed by space and a capital, digit
+# or opening quote. Abbreviations like "Mr." split wrongly now and then; chunks stay contiguous.
+_SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-9])")
+_TERMINAL = tuple(".!?:;,\"”’)…")
+
+
+def _blocks(text: str) -> list[tuple[int, int, list[tuple[int, int]]]]:
+    """Paragraph blocks as (start, end, [(line_start, line_end), ...]) with blank lines removed."""
+    blocks: list[tuple[int, int, list[tuple[int, int]]]] = []
+    current: list[tuple[int, int]] = []
+    pos = 0
+    for line in text.splitlines(keepends=True):
+        stripped = line.strip()
+        if stripped:
+            lead = len(line) - len(line.lstrip())
+            current.append((pos + lead, pos + lead + len(stripped)))
+        elif current:
+            blocks.append((current[0][0], current[-1][1], current))
+            current = []
+        pos += len(line)
+    if current:
+        blocks.append((current[0][0], current[-1][1], current))
+    return blocks
+
+
+def _heading_of(line: str, is_first: bool, has_next: bool) -> tuple[int, str] | None:
+    match = _WIKI.match(line)
+    if match:
+        return len(match.group(1)), match.group(2).strip()
+    match = _MD.match(line)
+    if match:
+        return len(match.group(1)), match.group(2).strip()
+    # Plain-text heading: a short line standing alone, with no sentence punctuation, that starts
+    # with a letter and is followed by more text ("Struggles and successes").
+    words = line.split()
+    if (
+        has_next
+        and 0 < len(words) <= 8
+        and len(line) <= 70
+        and line[0].isalpha()
+        and line[0].isupper()
+        and not line.endswith(_TERMINAL)
+    ):
+        return (1 if is_first else 2), line
+    return None
+
+
+def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
+    spans = []
+    cursor = start
+    for match in _SENTENCE_END.finditer(text, start, end):
+        spans.append((cursor, match.start()))
+        cursor = match.end()
+    spans.append((cursor, end))
+    return [(s, e) for s, e in spans if text[s:e].strip()]
+
+
+def _block_units(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int]]:
+    """A block of many short lines (a table, a list) is cut per line; prose per sentence."""
+    if len(lines) > 2 and max(e - s for s, e in lines) < 200:
+        return lines
+    return [span for s, e in lines for span in sentence_spans(text, s, e)]
+
+
+def text_units(text: str) -> list[tuple[int, int]]:
+    """Sentence-like spans of ``text`` (sentences, table rows, headings), never crossing a line
+    break between paragraphs. Used to pick answer sentences out of a passage."""
+    return [span for _, _, lines in _blocks(text) for span in _block_units(text, lines)]
+
+
+def _boilerplate(text: str, blocks: list[tuple[int, int, list[tuple[int, int]]]]) -> set[int]:
+    """Start offsets of single-line blocks repeated within the file ("Subscribe to our channel").
+
+    A short standalone line that recurs in one file is page furniture (bylines, calls to
+    subscribe), not content: every occurrence is dropped so it neither fills chunks nor poses as
+    a heading.
+    """
+    def key(start: int, end: int) -> str:
+        return " ".join(text[start:end].lower().split())
+
+    singles = [(s, e) for s, e, lines in blocks if len(lines) == 1 and e - s <= 80]
+    counts = Counter(key(s, e) for s, e in singles)
+    return {s for s, e in singles if counts[key(s, e)] >= 2}
+
+
+def _units(doc: Document) -> list[_Unit]:
+    text = doc.text
+    blocks = _blocks(text)
+    dropped = _boilerplate(text, blocks)
+    units: list[_Unit] = []
+    boundary = False
+    for index, (start, end, lines) in enumerate(blocks):
+        if start in dropped:
+            boundary = True  # never build a chunk across removed furniture
+            continue
+        if len(lines) == 1:
+            heading = _heading_of(text[start:end], index == 0, index + 1 < len(blocks))
+            if heading:
+                units.append(_Unit(start, end, heading, True))
+                boundary = False
+                continue
+        for s, e in _block_units(text, lines):
+            units.append(_Unit(s, e, None, boundary))
+            boundary = False
+    return units
+
+
+def _split_long(text: str, start: int, end: int, budget: int, count: TokenCounter) -> list[tuple[int, int]]:
+    """Cut one over-long sentence at word boundaries into pieces of at most ``budget`` tokens."""
+    words = [(m.start(), m.end()) for m in re.finditer(r"\S+", text[start:end])]
+    sizes = count([text[start + s : start + e] for s, e in words])
+    pieces: list[tuple[int, int]] = []
+    piece_start: int | None = None
+    piece_end = 0
+    total = 0
+    for (s, e), size in zip(words, sizes, strict=True):
+        if piece_start is not None and total + size > budget:
+            pieces.append((start + piece_start, start + piece_end))
+            piece_start, total = None, 0
+        if piece_start is None:
+            piece_start = s
+        if size > budget:  # a single "word" longer than the budget (e.g. a base64 blob)
+            step = max(1, (e - s) * budget // size // 2)
+            for cut in range(s, e, step):
+                pieces.append((start + cut, start + min(e, cut + step)))
+            piece_start, total = None, 0
+            continue
+        piece_end = e
+        total += size
+    if piece_start is not None:
+        pieces.append((start + piece_start, start + piece_end))
+    return pieces
+
+
+def chunk_document(doc: Document, count: TokenCounter, settings: ChunkerSettings | None = None) -> list[Chunk]:
+    """Cut ``doc`` into chunks whose embedding text fits the model (see module docstring)."""
+    settings = settings or ChunkerSettings()
+    text = doc.text
+    units = _units(doc)
+    if not units:
+        return []
+    sizes = count([text[u.start : u.end] for u in units])
+
+    chunks: list[Chunk] = []
+    headings: list[tuple[int, str]] = []
+
+    def heading_path() -> tuple[str, ...]:
+        return tuple(title for _, title in headings if title != doc.title)
+
+    prefix_cache: dict[tuple[str, ...], int] = {}
+
+    def prefix_tokens(path: tuple[str, ...]) -> int:
+        if path not in prefix_cache:
+            probe = Chunk(doc.path, doc.title, path, "", 0, 0, 0, 0)
+            prefix_cache[path] = count([probe.embedding_text()])[0] + 1  # +1: the newline
+        return prefix_cache[path]
+
+    def emit(members: list[tuple[int, int]], path: tuple[str, ...]) -> None:
+        start, end = members[0][0], members[-1][1]
+        chunks.append(
+            Chunk(
+                path=doc.path,
+                title=doc.title,
+                heading_path=path,
+                text=text[start:end],
+                start_char=start,
+                end_char=end,
+                start_line=doc.line_of(start),
+                end_line=doc.line_of(max(start, end - 1)),
+                page=doc.page_of(start),
+            )
+        )
+
+    current: list[tuple[int, int]] = []  # spans in the chunk being built
+    current_sizes: list[int] = []
+    chunk_path: tuple[str, ...] = ()
+    for unit, size in zip(units, sizes, strict=True):
+        if unit.heading:
+            level, title = unit.heading
+            headings[:] = [h for h in headings if h[0] < level] + [(level, title)]
+        path = heading_path()
+        room = settings.target_tokens - settings.special_tokens - prefix_tokens(path)
+        if unit.boundary_before and current:
+            emit(current, chunk_path)
+            current, current_sizes = [], []
+        pieces = [(unit.start, unit.end)]
+        piece_sizes = [size]
+        if size > room:
+            pieces = _split_long(text, unit.start, unit.end, room, count)
+            piece_sizes = count([text[s:e] for s, e in pieces])
+        for piece, piece_size in zip(pieces, piece_sizes, strict=True):
+            if current and sum(current_sizes) + piece_size > room:
+                emit(current, chunk_path)
+                last, last_size = current[-1], current_sizes[-1]
+                current, current_sizes = [], []
+                # Overlap: a short last sentence is repeated so no answer falls between chunks.
+                if last_size <= settings.overlap_tokens and last_size + piece_size <= room:
+                    current, current_sizes = [last], [last_size]
+            if not current:
+                chunk_path = path
+            current.append(piece)
+            current_sizes.append(piece_size)
+    if current:
+        emit(current, chunk_path)
+    return _enforce_limit(chunks, doc, count, settings)
+
+
+def _enforce_limit(chunks: list[Chunk], doc: Document, count: TokenCounter, settings: ChunkerSettings) -> list[Chunk]:
+    """Exact check with the real tokenizer: summed word-piece counts can differ from the count of
+    the joined text by a token or two, and truncation by the model would be silent. Any chunk
+    over the limit is halved at a word boundary until it fits."""
+    limit = settings.max_tokens - settings.special_tokens
+    result: list[Chunk] = []
+    pending = list(chunks)
+    while pending:
+        batch, pending = pending, []
+        sizes = count([c.embedding_text() for c in batch])
+        for chunk, size in zip(batch, sizes, strict=True):
+            if size <= limit:
+                result.append(chunk)
+                continue
+            mid = doc.text.rfind(" ", chunk.start_char, (chunk.start_char + chunk.end_char) // 2 + 1)
+            if mid <= chunk.start_char:
+                mid = (chunk.start_char + chunk.end_char) // 2
+            for s, e in ((chunk.start_char, mid), (mid, chunk.end_char)):
+                piece = doc.text[s:e]
+                lead = len(piece) - len(piece.lstrip())
+                s, e = s + lead, s + len(piece.rstrip())
+                if e > s:
+                    pending.append(
+                        Chunk(chunk.path, chunk.title, chunk.heading_path, doc.text[s:e], s, e,
+                              doc.line_of(s), doc.line_of(e - 1), doc.page_of(s))
+                    )
+    return sorted(result, key=lambda c: (c.start_char, c.end_char))

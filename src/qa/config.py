@@ -1,0 +1,96 @@
+"""Settings, resolved once: command-line flags > QA_* environment variables > config file >
+defaults.
+
+The config file is TOML: ``$QA_CONFIG`` if set, else ``./qa.toml``, else
+``~/.config/qa/config.toml``. Keys: ``corpus``, ``index_dir``, ``mode``, ``k``, ``encoder``.
+Relative paths in a config file are relative to that file's folder; relative paths from flags
+and variables are relative to the current directory.
+"""
+
+from __future__ import annotations
+
+import os
+import tomllib
+from dataclasses import dataclass, replace
+from pathlib import Path
+from typing import Any
+
+from qa.errors import ConfigError
+
+MODES = ("hybrid", "dense", "lexical")
+ENCODERS = ("auto", "onnx", "torch")
+
+
+@dataclass(frozen=True)
+class Settings:
+    corpus: Path = Path("corpus")
+    index_dir: Path = Path("embeddings")
+    mode: str = "hybrid"
+    k: int = 5
+    # Query-time encoder: "auto" uses the verified ONNX export when present, else torch.
+    encoder: str = "auto"
+
+    def __post_init__(self) -> None:
+        if self.mode not in MODES:
+            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
+        if self.encoder not in ENCODERS:
+            raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
+        if not 1 <= self.k <= 1000:
+            raise ConfigError(f"k must be between 1 and 1000, not {self.k}")
+
+
+def _config_file() -> Path | None:
+    explicit = os.environ.get("QA_CONFIG")
+    if explicit:
+        path = Path(explicit)
+        if not path.is_file():
+            raise ConfigError(f"QA_CONFIG names {path}, which is not a file")
+        return path
+    for candidate in (Path("qa.toml"), Path.home() / ".config" / "qa" / "config.toml"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _from_file() -> dict[str, Any]:
+    path = _config_file()
+    if path is None:
+        return {}
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    unknown = set(data) - {"corpus", "index_dir", "mode", "k", "encoder"}
+    if unknown:
+        raise ConfigError(f"unknown key(s) in {path}: {', '.join(sorted(unknown))}")
+    for key in ("corpus", "index_dir"):
+        if key in data:
+            data[key] = (path.parent / str(data[key])).resolve()
+    return data
+
+
+def _from_env() -> dict[str, Any]:
+    env = {
+        "corpus": os.environ.get("QA_CORPUS"),
+        "index_dir": os.environ.get("QA_INDEX_DIR"),
+        "mode": os.environ.get("QA_MODE"),
+        "k": os.environ.get("QA_K"),
+        "encoder": os.environ.get("QA_ENCODER"),
+    }
+    return {key: value for key, value in env.items() if value}
+
+
+def resolve(**flags: Any) -> Settings:
+    """Settings from flags (None means "not given") over env over file over defaults."""
+    merged: dict[str, Any] = {}
+    for layer in (_from_file(), _from_env(), {k: v for k, v in flags.items() if v is not None}):
+        merged.update(layer)
+    try:
+        if "k" in merged:
+            merged["k"] = int(merged["k"])
+    except ValueError as exc:
+        raise ConfigError(f"k must be a whole number, not {merged['k']!r}") from exc
+    for key in ("corpus", "index_dir"):
+        if key in merged:
+            merged[key] = Path(merged[key])
+    return replace(Settings(), **merged)

@@ -1,0 +1,132 @@
+"""Measuring answers and retrieval.
+
+* ``evaluate_questions``: a JSON-lines question set about a corpus (see ``questions/``).
+* ``evaluate_beir``: a BEIR-format dataset (``corpus.jsonl``, ``queries.jsonl``,
+  ``qrels/<split>.tsv``) with nDCG@10, Recall@10, Recall@100 and MRR@10 per retrieval mode.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from collections.abc import Callable, Iterable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from qa.errors import QAError
+
+
+@dataclass(frozen=True)
+class QuestionResult:
+    id: str
+    question: str
+    answerable: bool
+    grounded: bool
+    confidence: float
+    contains_expected: bool
+    evidence_first: bool
+    answer: str
+
+
+@dataclass(frozen=True)
+class QuestionReport:
+    results: tuple[QuestionResult, ...]
+
+    def _answerable(self) -> list[QuestionResult]:
+        return [r for r in self.results if r.answerable]
+
+    def _unanswerable(self) -> list[QuestionResult]:
+        return [r for r in self.results if not r.answerable]
+
+    def metrics(self) -> dict[str, Any]:
+        yes, no = self._answerable(), self._unanswerable()
+
+        def share(items: list[QuestionResult], test: Callable[[QuestionResult], bool]) -> float:
+            return round(sum(map(test, items)) / len(items), 4) if items else 0.0
+
+        return {
+            "answerable": len(yes),
+            "unanswerable": len(no),
+            "answer_contains_expected": share(yes, lambda r: r.contains_expected),
+            "first_citation_is_evidence": share(yes, lambda r: r.evidence_first),
+            "refusal_rate_unanswerable": share(no, lambda r: not r.grounded),
+            "false_refusal_rate": share(yes, lambda r: not r.grounded),
+        }
+
+    def sweep(self, thresholds: Iterable[float]) -> list[dict[str, float]]:
+        """What refusal and false-refusal rates each threshold would give (calibration)."""
+        yes, no = self._answerable(), self._unanswerable()
+        rows = []
+        for t in thresholds:
+            rows.append({
+                "threshold": round(t, 3),
+                "refused_unanswerable": round(sum(r.confidence < t for r in no) / max(1, len(no)), 4),
+                "false_refusals": round(sum(r.confidence < t for r in yes) / max(1, len(yes)), 4),
+            })
+        return rows
+
+
+def read_questions(path: Path) -> list[dict[str, Any]]:
+    records = []
+    try:
+        lines = path.read_text(encoding="utf-8").splitlines()
+    except OSError as exc:
+        raise QAError(f"cannot read question file {path}: {exc.strerror}") from exc
+    for number, line in enumerate(lines, start=1):
+        if not line.strip():
+            continue
+        try:
+            record = json.loads(line)
+            record["question"], record["answerable"]  # noqa: B018 - required keys
+        except (json.JSONDecodeError, KeyError, TypeError) as exc:
+            raise QAError(f"{path}:{number}: not a question record ({exc})") from exc
+        records.append(record)
+    return records
+
+
+def evaluate_questions(answer: Callable[[str], Any], records: Sequence[dict[str, Any]],
+                       progress: Callable[[], None] | None = None) -> QuestionReport:
+    """Ask every question with ``answer`` (question -> Answer) and score the answers."""
+    results = []
+    for i, record in enumerate(records):
+        result = answer(record["question"])
+        expected = [e.lower() for e in record.get("expected", [])]
+        text = result.text.lower()
+        evidence = record.get("evidence", "")
+        first = result.citations[0].quote if result.citations else ""
+        results.append(QuestionResult(
+            id=str(record.get("id", i)),
+            question=record["question"],
+            answerable=bool(record["answerable"]),
+            grounded=result.grounded,
+            confidence=result.confidence,
+            contains_expected=result.grounded and any(e in text for e in expected),
+            evidence_first=bool(evidence) and evidence in first,
+            answer=result.text,
+        ))
+        if progress:
+            progress()
+    return QuestionReport(tuple(results))
+
+
+# ---------------------------------------------------------------------------------------------
+# Ranking metrics (BEIR conventions: binary or graded relevance, log2 discount)
+
+def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
+    dcg = sum((2 ** relevant.get(doc, 0) - 1) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
+    ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
+    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    return dcg / idcg if idcg else 0.0
+
+
+def recall_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int) -> float:
+    wanted = {d for d, g in relevant.items() if g > 0}
+    return len(wanted & set(ranked[:k])) / len(wanted) if wanted else 0.0
+
+
+def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
+    for i, doc in enumerate(ranked[:k]):
+        if relevant.get(doc, 0) > 0:
+            return 1.0 / (i + 1)
+    return 0.0

@@ -1,0 +1,256 @@
+"""Corpus folder -> committed index generation, re-embedding only what changed.
+
+Unchanged files (same sha256) keep their chunks and vectors; an edited file is re-chunked and
+each chunk whose text is unchanged keeps its vector; deleted files drop out. A run on an
+unchanged corpus embeds nothing and writes nothing.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import shutil
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Protocol
+
+from qa import loading, store
+from qa.chunking import ChunkerSettings, chunk_document
+from qa.embedding import (
+    MIN_PROBE_COSINE,
+    Encoder,
+    ModelTokenizer,
+    OnnxEncoder,
+    TorchEncoder,
+    export_onnx,
+    file_sha256,
+    model_spec,
+    probe_cosines,
+)
+from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
+
+
+class IndexProgress(Protocol):
+    def stage(self, name: str, total: int | None = None) -> None: ...
+    def advance(self, n: int = 1) -> None: ...
+
+
+class _Silent:
+    def stage(self, name: str, total: int | None = None) -> None:
+        pass
+
+    def advance(self, n: int = 1) -> None:
+        pass
+
+
+@dataclass(frozen=True)
+class IndexReport:
+    index_dir: Path
+    files_indexed: tuple[str, ...]  # new or changed, (re)chunked
+    files_reused: tuple[str, ...]  # unchanged: chunks and vectors kept
+    files_removed: tuple[str, ...]
+    skipped: tuple[tuple[str, str], ...]  # (path, reason)
+    warnings: tuple[tuple[str, str], ...]
+    chunks: int
+    chunks_embedded: int
+    chunks_reused: int
+    seconds: float
+    generation: str
+    up_to_date: bool
+    notices: tuple[str, ...] = field(default=())
+
+
+def _fresh_start(index_dir: Path, spec_name: str, chunker: ChunkerSettings, rebuild: bool,
+                 notices: list[str]) -> store.StoredIndex | None:
+    """The committed index to update, or None when building from scratch."""
+    if rebuild:
+        return None
+    try:
+        old = store.open_stored(index_dir, spec_name)
+    except IndexMissingError:
+        return None
+    except (IndexCorruptError, IndexMismatchError) as exc:
+        notices.append(f"rebuilding from scratch: {exc}")
+        return None
+    if old.manifest.get("chunker") != chunker.to_dict():
+        notices.append("chunker settings changed: re-chunking every file")
+        return None
+    return old
+
+
+def build_index(
+    corpus: Path,
+    index_dir: Path,
+    *,
+    rebuild: bool = False,
+    progress: IndexProgress | None = None,
+    encoder: str = "torch",
+    chunker: ChunkerSettings | None = None,
+    export: bool = True,
+) -> IndexReport:
+    """Index ``corpus`` into ``index_dir`` (see module docstring).
+
+    Args:
+        encoder: "torch" (sentence-transformers) or "onnx" (the verified export) for embedding.
+        export: also export and verify the ONNX model for torch-free queries, if not done yet.
+
+    Raises:
+        CorpusError: the folder is missing or has no readable document (nothing is written).
+        IndexLockedError: another writer holds the index.
+    """
+    started = time.perf_counter()
+    progress = progress or _Silent()
+    chunker = chunker or ChunkerSettings()
+    spec = model_spec()
+    corpus = Path(corpus)
+    index_dir = Path(index_dir)
+    sources = loading.scan(corpus)
+    if not sources:
+        raise CorpusError(
+            f"no documents in {corpus} (looked for {', '.join(loading.SUFFIXES)}); nothing was written"
+        )
+    tokenizer = ModelTokenizer(spec)
+    notices: list[str] = []
+    with store.lock(index_dir):
+        old = _fresh_start(index_dir, spec.name, chunker, rebuild, notices)
+        old_files: dict[str, Any] = old.manifest.get("files", {}) if old else {}
+        old_rows: dict[str, list[int]] = {}
+        by_hash: dict[str, int] = {}
+        if old:
+            for row, stored in enumerate(old.chunks):
+                old_rows.setdefault(stored.chunk.path, []).append(row)
+                by_hash.setdefault(stored.text_hash, row)
+        old_vectors = old.vectors() if old else None
+
+        # Each entry: (stored chunk, old row to reuse or None).
+        plan: list[tuple[store.StoredChunk, int | None]] = []
+        files: dict[str, Any] = {}
+        indexed, reused, skipped, warnings = [], [], [], []
+        progress.stage("reading", len(sources))
+        for source in sources:
+            progress.advance()
+            try:
+                data, file_warnings = loading.read_bytes(source)
+                digest = hashlib.sha256(data).hexdigest()
+                warnings.extend((source.path, w) for w in file_warnings)
+                previous = old_files.get(source.path)
+                if previous and previous["sha256"] == digest and source.path in old_rows:
+                    assert old is not None
+                    plan.extend((old.chunks[row], row) for row in old_rows[source.path])
+                    files[source.path] = previous
+                    reused.append(source.path)
+                    continue
+                document = loading.parse(source, data)
+            except loading.SkipFile as exc:
+                skipped.append((source.path, str(exc)))
+                continue
+            chunks = chunk_document(document, tokenizer.count, chunker)
+            if not chunks:
+                skipped.append((source.path, "no text to index"))
+                continue
+            for chunk in chunks:
+                h = store.text_hash(chunk.embedding_text())
+                plan.append((store.StoredChunk(chunk, h), by_hash.get(h)))
+            files[source.path] = {"sha256": digest, "bytes": len(data), "title": document.title,
+                                  "chunks": len(chunks)}
+            indexed.append(source.path)
+
+        if not files:
+            raise CorpusError(
+                f"no readable document in {corpus}: "
+                + "; ".join(f"{p}: {r}" for p, r in skipped)
+                + ". Nothing was written."
+            )
+        removed = sorted(set(old_files) - set(files))
+        onnx_info = _onnx_info(index_dir, old) if old else None
+        unchanged = (
+            old is not None
+            and not indexed
+            and not removed
+            and old.manifest.get("skipped") == [list(s) for s in skipped]
+            and (onnx_info is not None or not export)
+        )
+        if unchanged:
+            assert old is not None
+            return IndexReport(index_dir, (), tuple(reused), (), tuple(skipped), tuple(warnings),
+                               len(plan), 0, len(plan), time.perf_counter() - started,
+                               old.generation.name, True, tuple(notices))
+
+        import numpy as np
+
+        pending = [i for i, (_, row) in enumerate(plan) if row is None]
+        vectors = np.zeros((len(plan), spec.dim), dtype=np.float32)
+        for i, (_, row) in enumerate(plan):
+            if row is not None and old_vectors is not None:
+                vectors[i] = old_vectors[row]
+        torch_encoder: TorchEncoder | None = None
+        if pending:
+            active: Encoder
+            if encoder == "onnx" and onnx_info:
+                active = OnnxEncoder(index_dir / store.MODELS_DIR / onnx_info["file"], spec)
+            else:
+                progress.stage("loading model")
+                torch_encoder = TorchEncoder(spec)
+                active = torch_encoder
+            progress.stage("embedding", len(pending))
+            texts = [plan[i][0].chunk.embedding_text() for i in pending]
+            vectors[pending] = active.encode(texts, progress=progress.advance)
+        if export and onnx_info is None:
+            progress.stage("exporting ONNX model for fast queries")
+            onnx_info = ensure_onnx(index_dir, torch_encoder, notices)
+
+        manifest = {
+            "model": {"name": spec.name, "dim": spec.dim, "max_seq_length": spec.max_seq_length,
+                      "package": spec.pip_name},
+            "chunker": chunker.to_dict(),
+            "corpus": str(corpus.resolve()),
+            "files": files,
+            "skipped": [list(s) for s in skipped],
+            "counts": {"files": len(files), "skipped": len(skipped)},
+            "onnx": onnx_info,
+        }
+        progress.stage("writing index")
+        generation = store.write_generation(index_dir, [p for p, _ in plan], vectors, manifest)
+    return IndexReport(
+        index_dir, tuple(indexed), tuple(reused), tuple(removed), tuple(skipped), tuple(warnings),
+        len(plan), len(pending), len(plan) - len(pending), time.perf_counter() - started,
+        generation.name, False, tuple(notices),
+    )
+
+
+def _onnx_info(index_dir: Path, old: store.StoredIndex) -> dict[str, Any] | None:
+    """The previous generation's ONNX record, if its file is still there and intact."""
+    info = old.manifest.get("onnx")
+    if not info:
+        return None
+    path = index_dir / store.MODELS_DIR / info["file"]
+    if not path.is_file() or file_sha256(path) != info["sha256"]:
+        return None
+    return dict(info)
+
+
+def ensure_onnx(index_dir: Path, reference: TorchEncoder | None, notices: list[str]) -> dict[str, Any] | None:
+    """Export the model to ONNX and verify it against sentence-transformers on the probe set.
+
+    Returns the manifest record, or None (with a notice) when export or verification fails, in
+    which case queries use sentence-transformers.
+    """
+    spec = model_spec()
+    name = spec.name.rsplit("/", 1)[-1] + ".onnx"
+    target = index_dir / store.MODELS_DIR / name
+    try:
+        export_onnx(target, spec)
+        reference = reference or TorchEncoder(spec)
+        cosines = probe_cosines(OnnxEncoder(target, spec), reference)
+    except Exception as exc:  # any failure here only costs speed, never correctness
+        notices.append(f"ONNX export failed ({type(exc).__name__}: {exc}); queries will use sentence-transformers")
+        shutil.rmtree(target, ignore_errors=True) if target.is_dir() else target.unlink(missing_ok=True)
+        return None
+    worst = min(cosines)
+    if worst < MIN_PROBE_COSINE:
+        notices.append(f"ONNX export rejected (probe cosine {worst:.6f} < {MIN_PROBE_COSINE}); queries will use sentence-transformers")
+        target.unlink(missing_ok=True)
+        return None
+    return {"file": name, "sha256": file_sha256(target), "min_probe_cosine": round(worst, 7),
+            "probes": len(cosines)}
+

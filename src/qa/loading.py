@@ -1,0 +1,245 @@
+"""Folder -> documents. One small reader per format; a file that cannot be read is skipped with
+a named reason and never stops the rest of the corpus from loading."""
+
+from __future__ import annotations
+
+import codecs
+import hashlib
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from html.parser import HTMLParser
+from pathlib import Path
+
+from qa.errors import CorpusError
+from qa.types import Document, line_starts_of
+
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+# Files above this are read only up to it (with a warning) so one huge file cannot exhaust memory.
+MAX_FILE_BYTES = 32 * 1024 * 1024
+
+_WIKI_HEADING = re.compile(r"^\s*(=+)\s*(.+?)\s*=+\s*$")
+_MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A file found by the scan, before it is read."""
+
+    path: str  # relative, POSIX
+    abspath: Path
+
+
+class SkipFile(Exception):
+    """Raised by a reader: this file is skipped, for the reason given."""
+
+
+def scan(corpus: Path, follow_outside_links: bool = False) -> list[SourceFile]:
+    """Every supported file under ``corpus``, sorted by relative path.
+
+    Symlinked folders are not descended (so link loops cannot trap the walk); a symlinked file is
+    taken only when it resolves inside the corpus, unless ``follow_outside_links``.
+    """
+    if not corpus.exists():
+        raise CorpusError(f"corpus folder {corpus} does not exist")
+    if not corpus.is_dir():
+        raise CorpusError(f"corpus {corpus} is not a folder")
+    root = corpus.resolve()
+    found: list[SourceFile] = []
+    for dirpath, dirnames, filenames in os.walk(root, followlinks=False):
+        dirnames[:] = sorted(d for d in dirnames if not d.startswith("."))
+        for name in filenames:
+            if name.startswith(".") or not name.lower().endswith(SUFFIXES):
+                continue
+            abspath = Path(dirpath) / name
+            if abspath.is_symlink() and not follow_outside_links:
+                target = abspath.resolve()
+                if not target.is_relative_to(root):
+                    continue
+            found.append(SourceFile(abspath.relative_to(root).as_posix(), abspath))
+    return sorted(found, key=lambda f: f.path)
+
+
+def read_bytes(source: SourceFile) -> tuple[bytes, list[str]]:
+    """The file's bytes (capped at MAX_FILE_BYTES) and any warnings."""
+    try:
+        with open(source.abspath, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError as exc:
+        raise SkipFile("file vanished between scan and read") from exc
+    except OSError as exc:
+        raise SkipFile(f"cannot read: {exc.strerror or exc}") from exc
+    warnings: list[str] = []
+    if len(data) > MAX_FILE_BYTES:
+        data = data[:MAX_FILE_BYTES]
+        warnings.append(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: only the start is indexed")
+    return data, warnings
+
+
+def decode_text(data: bytes) -> str:
+    """Decode a text file: BOMs first, then strict UTF-8, then a detected legacy encoding."""
+    for bom, encoding in (
+        (codecs.BOM_UTF8, "utf-8-sig"),
+        (codecs.BOM_UTF32_LE, "utf-32"),
+        (codecs.BOM_UTF32_BE, "utf-32"),
+        (codecs.BOM_UTF16_LE, "utf-16"),
+        (codecs.BOM_UTF16_BE, "utf-16"),
+    ):
+        if data.startswith(bom):
+            try:
+                return data.decode(encoding)
+            except UnicodeDecodeError as exc:
+                raise SkipFile(f"invalid {encoding} despite its byte-order mark") from exc
+    if b"\x00" in data:
+        raise SkipFile("binary file (contains NUL bytes)")
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    from charset_normalizer import from_bytes
+
+    best = from_bytes(data).best()
+    if best is None or best.encoding is None:
+        raise SkipFile("binary file or unknown text encoding")
+    text = str(best)
+    # Legacy single-byte encodings "decode" anything; a file full of control bytes is binary.
+    controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
+    if controls > max(8, len(text) // 100):
+        raise SkipFile("binary file (control bytes)")
+    return text
+
+
+def _title_from_text(text: str, fallback: str) -> str:
+    for line in text.splitlines():
+        stripped = line.strip()
+        if not stripped:
+            continue
+        match = _WIKI_HEADING.match(stripped) or _MD_HEADING.match(stripped)
+        title = match.group(2) if match else stripped
+        return title[:120].strip() or fallback
+    return fallback
+
+
+class _HTMLText(HTMLParser):
+    """Visible text of an HTML page, one line per block element."""
+
+    _BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
+               "article", "header", "footer", "pre", "blockquote", "table", "ul", "ol", "dd", "dt"}
+    _HIDDEN = {"script", "style", "noscript", "template", "head"}
+
+    def __init__(self) -> None:
+        super().__init__(convert_charrefs=True)
+        self.parts: list[str] = []
+        self.hidden = 0
+        self.title = ""
+        self._in_title = False
+        self._heading: str | None = None
+
+    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
+        if tag == "title":
+            self._in_title = True
+        elif tag in self._HIDDEN:
+            self.hidden += 1
+        if tag in self._BLOCKS:
+            self.parts.append("\n\n")
+        if tag in {"h1", "h2", "h3", "h4", "h5", "h6"} and not self.hidden:
+            # Mark headings in markdown style so the chunker sees the document's structure.
+            self.parts.append("#" * int(tag[1]) + " ")
+
+    def handle_endtag(self, tag: str) -> None:
+        if tag == "title":
+            self._in_title = False
+        elif tag in self._HIDDEN and self.hidden:
+            self.hidden -= 1
+        if tag in self._BLOCKS:
+            self.parts.append("\n\n")
+
+    def handle_data(self, data: str) -> None:
+        if self._in_title:
+            self.title += data
+        elif not self.hidden:
+            self.parts.append(re.sub(r"\s+", " ", data))
+
+    def text(self) -> str:
+        joined = "".join(self.parts)
+        lines = [line.strip() for line in joined.split("\n")]
+        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+
+
+def _read_html(data: bytes) -> tuple[str, str | None]:
+    parser = _HTMLText()
+    parser.feed(decode_text(data))
+    parser.close()
+    return parser.text(), (parser.title.strip() or None)
+
+
+def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...], str | None]:
+    import io
+    import logging
+
+    from pypdf import PdfReader
+    from pypdf.errors import PdfReadError
+
+    logging.getLogger("pypdf").setLevel(logging.ERROR)
+    try:
+        reader = PdfReader(io.BytesIO(data))
+        pages = [page.extract_text() or "" for page in reader.pages]
+        meta_title = reader.metadata.title if reader.metadata else None
+    except (PdfReadError, ValueError, KeyError, TypeError, OSError) as exc:
+        raise SkipFile(f"corrupt PDF: {exc}") from exc
+    except Exception as exc:  # pypdf raises many internal types on malformed files
+        raise SkipFile(f"corrupt PDF: {type(exc).__name__}: {exc}") from exc
+    if not any(page.strip() for page in pages):
+        raise SkipFile("PDF has no text layer (scanned image?): nothing to index")
+    starts: list[int] = []
+    text = ""
+    for page in pages:
+        starts.append(len(text))
+        text += page.rstrip() + "\n\n"
+    return text, tuple(starts), (str(meta_title).strip() if meta_title else None)
+
+
+def load(source: SourceFile) -> tuple[Document, list[str]]:
+    """Read one file into a Document. Raises SkipFile with the reason when it cannot."""
+    data, warnings = read_bytes(source)
+    return parse(source, data), warnings
+
+
+def parse(source: SourceFile, data: bytes) -> Document:
+    """Decode the bytes of ``source`` into a Document. Raises SkipFile when it cannot."""
+    if not data.strip():
+        raise SkipFile("empty file")
+    digest = hashlib.sha256(data).hexdigest()
+    suffix = source.abspath.suffix.lower()
+    page_starts: tuple[int, ...] = ()
+    title: str | None = None
+    if suffix == ".pdf":
+        text, page_starts, title = _read_pdf(data)
+    elif suffix in (".html", ".htm"):
+        text, title = _read_html(data)
+    else:
+        text = decode_text(data)
+    if not text.strip():
+        raise SkipFile("no text after decoding")
+    fallback = Path(source.path).stem.replace("-", " ").replace("_", " ")
+    title = title or _title_from_text(text, fallback)
+    return Document(
+        path=source.path,
+        title=title,
+        text=text,
+        sha256=digest,
+        line_starts=line_starts_of(text),
+        page_starts=page_starts,
+    )
+
+
+def iter_documents(corpus: Path) -> Iterator[tuple[SourceFile, Document | None, str | None]]:
+    """(source, document, None) for each readable file, (source, None, reason) for the rest."""
+    for source in scan(corpus):
+        try:
+            document, _ = load(source)
+        except SkipFile as exc:
+            yield source, None, str(exc)
+        else:
+            yield source, document, None

@@ -1,0 +1,36 @@
+"""Document text is untrusted. Before it reaches a terminal, every control character (C0, C1,
+DEL: the start of ESC/CSI/OSC sequences and BEL) and every bidirectional override is replaced by
+a visible stand-in, so a document can neither style, move, retitle nor read the terminal
+(OSC 52), nor reorder what the user reads. Markup is never interpreted: the TUI renders text as
+plain ``rich.text.Text``, the CLI prints plain strings.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from typing import Any
+
+# Controls except tab and newline; DEL; C1; bidi embeddings/overrides/isolates; line/para seps.
+_UNSAFE = re.compile("[\x00-\x08\x0b-\x1f\x7f\x80-\x9f\u200e\u200f\u202a-\u202e\u2066-\u2069\u2028\u2029]")
+
+
+def _visible(match: re.Match[str]) -> str:
+    ch = match.group()
+    code = ord(ch)
+    if code < 0x20:
+        return chr(0x2400 + code)  # the Unicode "control picture": ␛ for ESC, ␇ for BEL
+    if code == 0x7F:
+        return "\u2421"  # ␡
+    return f"<U+{code:04X}>"
+
+
+def printable(text: str) -> str:
+    """``text`` with every unsafe character made visible (see module docstring)."""
+    return _UNSAFE.sub(_visible, text)
+
+
+def safe_json(data: Any) -> str:
+    """JSON whose strings carry no raw control or bidi characters (they are \\u-escaped)."""
+    encoded = json.dumps(data, ensure_ascii=False, indent=2)
+    return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)

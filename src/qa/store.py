@@ -1,0 +1,428 @@
+"""The index directory: a self-describing, crash-safe store.
+
+Layout of ``embeddings/``::
+
+    CURRENT              name of the committed generation (replaced atomically)
+    gen-000042/          one complete, immutable generation
+        manifest.json    format and qa version, model, chunker settings, per-file hashes,
+                         counts, and a sha256 + size for every data file below
+        chunks.jsonl     one JSON object per chunk; line i is FAISS row i
+        vectors.faiss    FAISS index of L2-normalised vectors searched by inner product
+                         (so scores are cosine similarities)
+        lexical/         BM25 index (bm25s: .npy with allow_pickle=False and JSON)
+    models/              ONNX export of the model, shared by generations (sha256 in manifest)
+    .lock                held (flock) by the one writer; records its PID
+    .tmp-*               a generation being written; removed by the next writer if left over
+
+A writer builds a generation under ``.tmp-*``, fsyncs it, renames it to ``gen-N`` and only then
+replaces ``CURRENT``. A reader that opens ``CURRENT`` therefore sees either the old or the new
+generation, whole; a kill at any moment leaves the last committed one readable. The generation
+before the current one is kept so a reader that raced a commit can still finish.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import errno
+import fcntl
+import hashlib
+import json
+import os
+import shutil
+import time
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+from typing import TYPE_CHECKING, Any
+
+from qa import __version__
+from qa.errors import (
+    IndexCorruptError,
+    IndexLockedError,
+    IndexMismatchError,
+    IndexMissingError,
+    QAError,
+    UnsafePathError,
+)
+from qa.types import Chunk
+
+if TYPE_CHECKING:
+    import numpy as np
+
+FORMAT_VERSION = 1
+CURRENT = "CURRENT"
+MANIFEST = "manifest.json"
+CHUNKS = "chunks.jsonl"
+VECTORS = "vectors.faiss"
+LEXICAL = "lexical"
+MODELS_DIR = "models"
+# Above this many chunks exact search gets slow; HNSW keeps recall@10 >= 0.95 (bench/).
+ANN_THRESHOLD = 200_000
+
+REBUILD_HINT = "run `qa index --rebuild`"
+
+
+@dataclass(frozen=True)
+class StoredChunk:
+    """A chunk as kept in the store, with the hash that lets an update reuse its vector."""
+
+    chunk: Chunk
+    text_hash: str
+
+
+def text_hash(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()[:32]
+
+
+def safe_relative_path(path: str) -> str:
+    """``path`` if it is a plain relative path inside the corpus, else UnsafePathError."""
+    pure = PurePosixPath(path)
+    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path or "\x00" in path:
+        raise UnsafePathError(f"path {path!r} points outside the corpus: refusing it ({REBUILD_HINT})")
+    return path
+
+
+def resolve_in_corpus(corpus: Path, path: str) -> Path:
+    """Absolute location of a document, refusing anything that escapes ``corpus``."""
+    root = corpus.resolve()
+    target = (root / safe_relative_path(path)).resolve()
+    if not target.is_relative_to(root):
+        raise UnsafePathError(f"{path!r} resolves outside the corpus {root}: refusing to open it")
+    return target
+
+
+# ---------------------------------------------------------------------------------------------
+# Writing
+
+def _fsync_dir(path: Path) -> None:
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    finally:
+        os.close(fd)
+
+
+def _write_file(path: Path, data: bytes) -> dict[str, Any]:
+    with open(path, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+
+
+def _checksum(path: Path) -> dict[str, Any]:
+    digest = hashlib.sha256()
+    size = 0
+    with open(path, "rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+            size += len(block)
+    return {"sha256": digest.hexdigest(), "bytes": size}
+
+
+def build_faiss(vectors: np.ndarray) -> Any:
+    """Exact inner-product index, or HNSW above ANN_THRESHOLD rows. Vectors are normalised, so
+    inner product is cosine similarity."""
+    import faiss
+
+    dim = vectors.shape[1]
+    if len(vectors) > ANN_THRESHOLD:
+        index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
+        index.hnsw.efConstruction = 80
+        index.hnsw.efSearch = 128
+    else:
+        index = faiss.IndexFlatIP(dim)
+    if len(vectors):
+        index.add(vectors)
+    return index
+
+
+def _lexical_tokens(texts: list[str]) -> list[list[str]]:
+    import bm25s
+    import Stemmer
+
+    stemmer = Stemmer.Stemmer("english")
+    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, return_ids=False,
+                          show_progress=False)
+
+
+def lexical_query_tokens(text: str) -> list[str]:
+    return _lexical_tokens([text])[0]
+
+
+def _write_lexical(directory: Path, texts: list[str]) -> None:
+    import bm25s
+
+    directory.mkdir()
+    tokens = _lexical_tokens(texts)
+    retriever = bm25s.BM25()
+    retriever.index(tokens, show_progress=False)
+    retriever.save(str(directory), allow_pickle=False, show_progress=False)
+    for item in directory.iterdir():
+        with open(item, "rb") as handle:
+            os.fsync(handle.fileno())
+
+
+def _generations(index_dir: Path) -> list[Path]:
+    return sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+
+
+def current_generation(index_dir: Path) -> Path | None:
+    try:
+        name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
+    except FileNotFoundError:
+        return None
+    except (OSError, UnicodeDecodeError) as exc:
+        raise IndexCorruptError(f"index corrupt: cannot read {index_dir / CURRENT}: {exc}; {REBUILD_HINT}") from exc
+    if not name.startswith("gen-") or "/" in name or not (index_dir / name).is_dir():
+        raise IndexCorruptError(f"index corrupt: {index_dir / CURRENT} names {name!r}, which is not a generation; {REBUILD_HINT}")
+    return index_dir / name
+
+
+def write_generation(
+    index_dir: Path,
+    chunks: list[StoredChunk],
+    vectors: np.ndarray,
+    manifest: dict[str, Any],
+) -> Path:
+    """Write a complete generation and switch CURRENT to it. Call while holding ``lock``.
+
+    On any error the temporary directory is removed and the error re-raised with the path; the
+    committed generation is untouched.
+    """
+    import faiss
+    import numpy as np
+
+    if len(chunks) != len(vectors):
+        raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
+    index_dir.mkdir(parents=True, exist_ok=True)
+    tmp = index_dir / f".tmp-{os.getpid()}-{time.time_ns()}"
+    previous = current_generation_safe(index_dir)
+    number = max([int(p.name[4:]) for p in _generations(index_dir) if p.name[4:].isdigit()] or [0]) + 1
+    final = index_dir / f"gen-{number:06d}"
+    try:
+        tmp.mkdir()
+        data_files: dict[str, Any] = {}
+        lines = []
+        for row, stored in enumerate(chunks):
+            c = stored.chunk
+            lines.append(json.dumps({
+                "id": row, "path": c.path, "title": c.title, "heading_path": list(c.heading_path),
+                "start_char": c.start_char, "end_char": c.end_char, "start_line": c.start_line,
+                "end_line": c.end_line, "page": c.page, "hash": stored.text_hash, "text": c.text,
+            }, ensure_ascii=False))
+        data_files[CHUNKS] = _write_file(tmp / CHUNKS, ("\n".join(lines) + "\n").encode("utf-8") if lines else b"")
+        vectors = np.ascontiguousarray(vectors, dtype=np.float32)
+        index = build_faiss(vectors)
+        data_files[VECTORS] = _write_file(tmp / VECTORS, faiss.serialize_index(index).tobytes())
+        _write_lexical(tmp / LEXICAL, [s.chunk.embedding_text() for s in chunks] or [""])
+        for item in sorted((tmp / LEXICAL).iterdir()):
+            data_files[f"{LEXICAL}/{item.name}"] = _checksum(item)
+        manifest = {
+            **manifest,
+            "format_version": FORMAT_VERSION,
+            "qa_version": __version__,
+            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            "generation": final.name,
+            "counts": {**manifest.get("counts", {}), "chunks": len(chunks)},
+            "faiss": {"type": type(index).__name__, "metric": "inner_product", "version": faiss.__version__},
+            "data_files": data_files,
+        }
+        _write_file(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+        _fsync_dir(tmp)
+        os.rename(tmp, final)
+        _fsync_dir(index_dir)
+        pointer = index_dir / f"{CURRENT}.tmp"
+        _write_file(pointer, (final.name + "\n").encode())
+        os.replace(pointer, index_dir / CURRENT)
+        _fsync_dir(index_dir)
+    except OSError as exc:
+        shutil.rmtree(tmp, ignore_errors=True)
+        if final.exists() and current_generation_safe(index_dir) != final:
+            shutil.rmtree(final, ignore_errors=True)
+        (index_dir / f"{CURRENT}.tmp").unlink(missing_ok=True)
+        where = exc.filename or tmp
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise QAError(f"could not write the index at {where}: {reason}. The previous index is unchanged.") from exc
+    except BaseException:
+        shutil.rmtree(tmp, ignore_errors=True)
+        raise
+    _prune(index_dir, keep={final, previous} - {None})
+    return final
+
+
+def current_generation_safe(index_dir: Path) -> Path | None:
+    try:
+        return current_generation(index_dir)
+    except IndexCorruptError:
+        return None
+
+
+def _prune(index_dir: Path, keep: set[Path | None]) -> None:
+    """Remove leftovers of killed writers and generations older than the previous one."""
+    for item in index_dir.iterdir():
+        if item.name.startswith(".tmp-") or (item.name.startswith("gen-") and item not in keep):
+            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
+    (index_dir / f"{CURRENT}.tmp").unlink(missing_ok=True)
+
+
+@contextlib.contextmanager
+def lock(index_dir: Path) -> Iterator[None]:
+    """Exclusive writer lock. flock is released by the kernel when its holder dies, so a lock
+    left by a killed process is simply taken over; the PID in the file names a live holder."""
+    index_dir.mkdir(parents=True, exist_ok=True)
+    path = index_dir / ".lock"
+    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    try:
+        try:
+            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except OSError as exc:
+            if exc.errno not in (errno.EAGAIN, errno.EACCES):
+                raise
+            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
+            raise IndexLockedError(
+                f"another `qa index` (PID {holder}) is writing {index_dir}; wait for it to finish"
+            ) from exc
+        os.ftruncate(fd, 0)
+        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        yield
+    finally:
+        os.close(fd)
+
+
+# ---------------------------------------------------------------------------------------------
+# Reading
+
+@dataclass
+class StoredIndex:
+    """A committed generation, verified and loaded."""
+
+    root: Path
+    generation: Path
+    manifest: dict[str, Any]
+    chunks: list[StoredChunk]
+    faiss_index: Any
+    _lexical: Any = None
+
+    @property
+    def size(self) -> int:
+        return len(self.chunks)
+
+    def lexical(self) -> Any:
+        """The BM25 index, loaded on first use."""
+        if self._lexical is None:
+            import bm25s
+
+            self._lexical = bm25s.BM25.load(str(self.generation / LEXICAL), allow_pickle=False,
+                                            load_corpus=False, show_progress=False)
+        return self._lexical
+
+    def vectors(self) -> np.ndarray:
+        """All vectors, row i for chunk i (used to reuse vectors on update)."""
+        import numpy as np
+
+        if self.faiss_index.ntotal == 0:
+            return np.zeros((0, self.manifest["model"]["dim"]), dtype=np.float32)
+        return self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal)
+
+    @property
+    def onnx_path(self) -> Path | None:
+        info = self.manifest.get("onnx")
+        if not info:
+            return None
+        return self.root / MODELS_DIR / info["file"]
+
+
+def _corrupt(what: str) -> IndexCorruptError:
+    return IndexCorruptError(f"index corrupt: {what}; {REBUILD_HINT}")
+
+
+def read_manifest(generation: Path) -> dict[str, Any]:
+    try:
+        manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except FileNotFoundError as exc:
+        raise _corrupt(f"{generation / MANIFEST} is missing") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise _corrupt(f"{generation / MANIFEST} is unreadable ({exc})") from exc
+    if not isinstance(manifest, dict):
+        raise _corrupt(f"{generation / MANIFEST} is not a JSON object")
+    return manifest
+
+
+def check_compatible(manifest: dict[str, Any], model_name: str) -> None:
+    built_format = manifest.get("format_version")
+    if built_format != FORMAT_VERSION:
+        raise IndexMismatchError(
+            f"index built with format version {built_format}, this qa reads {FORMAT_VERSION}: rebuild with `qa index --rebuild`"
+        )
+    built_model = (manifest.get("model") or {}).get("name")
+    if built_model != model_name:
+        raise IndexMismatchError(
+            f"index built with model {built_model}, configured {model_name}: rebuild with `qa index --rebuild`"
+        )
+
+
+def _verify_files(generation: Path, manifest: dict[str, Any]) -> None:
+    """Every data file has the size and sha256 the manifest records, checked before FAISS or
+    numpy parse it: a truncated or flipped file must be an error, never a crash."""
+    files = manifest.get("data_files")
+    if not isinstance(files, dict) or CHUNKS not in files or VECTORS not in files:
+        raise _corrupt("manifest lists no data files")
+    for name, expected in files.items():
+        path = generation / safe_relative_path(name)
+        try:
+            size = path.stat().st_size
+        except FileNotFoundError as exc:
+            raise _corrupt(f"{path} is missing") from exc
+        if size != expected.get("bytes"):
+            raise _corrupt(f"{path} has {size} bytes, the manifest says {expected.get('bytes')}")
+        if _checksum(path)["sha256"] != expected.get("sha256"):
+            raise _corrupt(f"{path} fails its checksum")
+
+
+def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> StoredIndex:
+    """Load the committed generation of ``index_dir``.
+
+    Raises IndexMissingError (no committed generation), IndexCorruptError or IndexMismatchError.
+    """
+    import faiss
+    import numpy as np
+
+    generation = current_generation(index_dir)
+    if generation is None:
+        raise IndexMissingError(f"no index in {index_dir} yet: run `qa index` to build it")
+    manifest = read_manifest(generation)
+    check_compatible(manifest, model_name)
+    for path in manifest.get("files", {}):
+        safe_relative_path(path)
+    if verify:
+        _verify_files(generation, manifest)
+    chunks: list[StoredChunk] = []
+    try:
+        with open(generation / CHUNKS, encoding="utf-8") as handle:
+            for row, line in enumerate(handle):
+                record = json.loads(line)
+                if record["id"] != row:
+                    raise _corrupt(f"chunk record {row} has id {record['id']}")
+                chunks.append(StoredChunk(
+                    Chunk(
+                        path=safe_relative_path(record["path"]), title=record["title"],
+                        heading_path=tuple(record["heading_path"]), text=record["text"],
+                        start_char=record["start_char"], end_char=record["end_char"],
+                        start_line=record["start_line"], end_line=record["end_line"],
+                        page=record["page"],
+                    ),
+                    record["hash"],
+                ))
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+        raise _corrupt(f"{generation / CHUNKS} is malformed ({exc})") from exc
+    raw = np.fromfile(generation / VECTORS, dtype=np.uint8)
+    try:
+        faiss_index = faiss.deserialize_index(raw)
+    except RuntimeError as exc:
+        raise _corrupt(f"{generation / VECTORS} cannot be read by FAISS ({exc})") from exc
+    if faiss_index.ntotal != len(chunks):
+        raise _corrupt(f"{faiss_index.ntotal} vectors but {len(chunks)} chunks")
+    if faiss_index.d != manifest["model"]["dim"]:
+        raise _corrupt(f"vectors have dimension {faiss_index.d}, the model {manifest['model']['dim']}")
+    return StoredIndex(index_dir, generation, manifest, chunks, faiss_index)
