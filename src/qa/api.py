@@ -3,10 +3,9 @@ this module (and ``qa.types``)."""
 
 from __future__ import annotations
 
-from pathlib import Path
-
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 from qa import store
 from qa.answering import TermWeights, compose, key_terms
@@ -22,7 +21,7 @@ MAX_QUESTION_CHARS = 4000
 
 def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
                 rebuild: bool = False, progress: IndexProgress | None = None,
-                encoder: str = "torch") -> IndexReport:
+                encoder: str = "torch", export: bool = True) -> IndexReport:
     """Index ``corpus_dir`` into ``index_dir`` incrementally and return what was done.
 
     Example:
@@ -30,7 +29,7 @@ def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embe
         >>> report.chunks, report.chunks_embedded
     """
     return _build_index(Path(corpus_dir), Path(index_dir), rebuild=rebuild, progress=progress,
-                        encoder=encoder)
+                        encoder=encoder, export=export)
 
 
 def check_question(question: str) -> str:

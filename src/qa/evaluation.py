@@ -130,3 +130,39 @@ def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> fl
         if relevant.get(doc, 0) > 0:
             return 1.0 / (i + 1)
     return 0.0
+
+
+# ---------------------------------------------------------------------------------------------
+# BEIR datasets
+
+def beir_doc_filename(doc_id: str) -> str:
+    """A safe, reversible file name for a BEIR document id."""
+    safe = "".join(ch if ch.isalnum() or ch in "-_" else f"%{ord(ch):02x}" for ch in doc_id)
+    return f"{safe}.txt"
+
+
+def doc_id_from_path(path: str) -> str:
+    import urllib.parse
+
+    return urllib.parse.unquote(Path(path).name[: -len(".txt")])
+
+
+def materialize_beir_corpus(dataset: Path, target: Path, limit: int | None = None) -> int:
+    """Write each BEIR document as ``<id>.txt`` (title line, blank line, text) under ``target``
+    so it goes through the normal loading and chunking pipeline. Existing identical files are
+    left alone, so re-running reuses the index. Returns the number of documents."""
+    target.mkdir(parents=True, exist_ok=True)
+    count = 0
+    with open(dataset / "corpus.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            if limit is not None and count >= limit:
+                break
+            record = json.loads(line)
+            title = (record.get("title") or "").strip()
+            body = (record.get("text") or "").strip()
+            content = f"{title}\n\n{body}\n" if title else f"{body}\n"
+            path = target / beir_doc_filename(str(record["_id"]))
+            if not path.exists() or path.read_text(encoding="utf-8") != content:
+                path.write_text(content, encoding="utf-8")
+            count += 1
+    return count

@@ -125,7 +125,10 @@ def build_index(
         # Each entry: (stored chunk, old row to reuse or None).
         plan: list[tuple[store.StoredChunk, int | None]] = []
         files: dict[str, Any] = {}
-        indexed, reused, skipped, warnings = [], [], [], []
+        indexed: list[str] = []
+        reused: list[str] = []
+        skipped: list[tuple[str, str]] = []
+        warnings: list[tuple[str, str]] = []
         progress.stage("reading", len(sources))
         for source in sources:
             progress.advance()
@@ -178,11 +181,11 @@ def build_index(
 
         import numpy as np
 
-        pending = [i for i, (_, row) in enumerate(plan) if row is None]
+        pending = [i for i, (_, old_row) in enumerate(plan) if old_row is None]
         vectors = np.zeros((len(plan), spec.dim), dtype=np.float32)
-        for i, (_, row) in enumerate(plan):
-            if row is not None and old_vectors is not None:
-                vectors[i] = old_vectors[row]
+        for i, (_, old_row) in enumerate(plan):
+            if old_row is not None and old_vectors is not None:
+                vectors[i] = old_vectors[old_row]
         torch_encoder: TorchEncoder | None = None
         if pending:
             active: Encoder

@@ -97,17 +97,32 @@ def decode_text(data: bytes) -> str:
         return data.decode("utf-8")
     except UnicodeDecodeError:
         pass
-    from charset_normalizer import from_bytes
-
-    best = from_bytes(data).best()
-    if best is None or best.encoding is None:
-        raise SkipFile("binary file or unknown text encoding")
-    text = str(best)
+    text = _decode_legacy(data)
     # Legacy single-byte encodings "decode" anything; a file full of control bytes is binary.
     controls = sum(1 for ch in text if ord(ch) < 32 and ch not in "\n\r\t\f")
     if controls > max(8, len(text) // 100):
         raise SkipFile("binary file (control bytes)")
     return text
+
+
+# On a tie, charset-normalizer's order is arbitrary (it ranks Baltic cp1257 above cp1252 for
+# plain French); prefer the code pages most files are actually written in.
+_PREFERRED = ("cp1252", "cp1251", "cp1250", "latin_1", "iso8859_15", "cp1253", "shift_jis", "gb18030")
+
+
+def _decode_legacy(data: bytes) -> str:
+    from charset_normalizer import from_bytes
+
+    matches = [m for m in from_bytes(data) if m.encoding]
+    if matches:
+        least = min(m.chaos for m in matches)
+        tied = [m for m in matches if m.chaos <= least + 1e-9]
+        tied.sort(key=lambda m: _PREFERRED.index(m.encoding) if m.encoding in _PREFERRED else len(_PREFERRED))
+        return str(tied[0])
+    try:
+        return data.decode("cp1252")  # strict: fails on the 5 bytes cp1252 leaves undefined
+    except UnicodeDecodeError as exc:
+        raise SkipFile("binary file or unknown text encoding") from exc
 
 
 def _title_from_text(text: str, fallback: str) -> str:

@@ -126,6 +126,7 @@ def build_faiss(vectors: np.ndarray) -> Any:
     import faiss
 
     dim = vectors.shape[1]
+    index: Any
     if len(vectors) > ANN_THRESHOLD:
         index = faiss.IndexHNSWFlat(dim, 32, faiss.METRIC_INNER_PRODUCT)
         index.hnsw.efConstruction = 80

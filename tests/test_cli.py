@@ -1,0 +1,107 @@
+"""The command line, driven by click's CliRunner and, for start-up, real subprocesses."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import pytest
+from click.testing import CliRunner
+
+from qa.cli import cli
+
+from .conftest import CORPUS
+
+
+@pytest.fixture()
+def run(shipped_index_dir):
+    def invoke(*args, input=None):
+        return CliRunner().invoke(cli, [*args, "--index-dir", str(shipped_index_dir)], input=input)
+    return invoke
+
+
+def test_search_json_has_hits_with_line_numbers(run):
+    result = run("search", "When was the Pyongyang Declaration signed?", "--json")
+    assert result.exit_code == 0, result.output
+    hits = json.loads(result.output)["hits"]
+    assert hits[0]["path"] == "pyongyang-declaration-1992.txt" and "20 April 1992" in hits[0]["text"]
+    lines = (CORPUS / hits[0]["path"]).read_text().splitlines()
+    assert "20 April 1992" in "\n".join(lines[hits[0]["start_line"] - 1: hits[0]["end_line"]])
+
+
+def test_search_human_output(run):
+    result = run("search", "Hu Yaobang", "-k", "2")
+    assert result.exit_code == 0
+    assert "kim-il-sung-unity-of-socialist-countries-1980s.txt:" in result.output
+    assert "score" in result.output
+
+
+def test_ask_json_schema(run):
+    result = run("ask", "When was the Pyongyang Declaration signed?", "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert set(data) >= {"question", "answer", "grounded", "citations", "passages"}
+    assert data["grounded"] is True and "20 April 1992" in data["answer"]
+    c = data["citations"][0]
+    assert set(c) >= {"n", "path", "title", "start_line", "end_line", "start_char", "end_char", "quote", "score"}
+    raw = (CORPUS / c["path"]).read_text()
+    assert raw[c["start_char"]:c["end_char"]] == c["quote"]
+    assert c["quote"] in "".join(raw.splitlines(keepends=True)[c["start_line"] - 1: c["end_line"]])
+    assert {"text", "path", "start_line", "score"} <= set(data["passages"][0])
+
+
+def test_ask_refusal_exits_zero(run):
+    result = run("ask", "What is the capital of Australia?", "--json")
+    assert result.exit_code == 0
+    assert json.loads(result.output)["grounded"] is False
+    human = run("ask", "What is the capital of Australia?")
+    assert "Closest matches (not answers)" in human.output
+
+
+def test_ask_reads_questions_from_stdin_as_a_conversation(run):
+    result = run("ask", input="When was the Pyongyang Declaration signed?\nHow many signatories were there in 2017?\n")
+    assert result.exit_code == 0, result.output
+    assert "20 April 1992" in result.output and "300" in result.output
+    assert result.output.count("Q: ") == 2
+
+
+def test_errors_are_one_line_and_non_zero(run, tmp_path, monkeypatch):
+    assert run("ask", "").exit_code == 1
+    monkeypatch.chdir(tmp_path)  # no corpus/ here, so no first-run build either
+    result = CliRunner().invoke(cli, ["search", "x", "--index-dir", str(tmp_path / "none")])
+    assert result.exit_code == 1 and "qa index" in result.output
+    assert CliRunner().invoke(cli, ["search", "x", "-k", "0"]).exit_code == 2
+
+
+def test_index_command_summary(tmp_path, corpus_copy):
+    result = CliRunner().invoke(cli, ["index", str(corpus_copy), "--index-dir", str(tmp_path / "idx")])
+    assert result.exit_code == 0, result.output
+    assert "Indexed 4 file(s)" in result.output and "chunks:" in result.output
+    again = CliRunner().invoke(cli, ["index", str(corpus_copy), "--index-dir", str(tmp_path / "idx")])
+    assert "up to date" in again.output and "nothing embedded" in again.output
+
+
+def test_settings_from_environment_and_config_file(tmp_path, shipped_index_dir, monkeypatch):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("QA_INDEX_DIR", str(shipped_index_dir))
+    assert CliRunner().invoke(cli, ["search", "Hu Yaobang", "--json"]).exit_code == 0
+    monkeypatch.delenv("QA_INDEX_DIR")
+    (tmp_path / "qa.toml").write_text(f'index_dir = "{shipped_index_dir}"\nk = 2\n')
+    result = CliRunner().invoke(cli, ["search", "Hu Yaobang", "--json"])
+    assert result.exit_code == 0 and len(json.loads(result.output)["hits"]) == 2
+
+
+def test_help_imports_nothing_heavy():
+    code = "import sys\nsys.argv=['qa','--help']\nfrom qa.cli import main\ntry:\n    main()\nexcept SystemExit:\n    pass\nheavy=[m for m in ('numpy','faiss','torch','textual','sentence_transformers','onnxruntime') if m in sys.modules]\nprint('HEAVY', heavy)"
+    out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=60).stdout
+    assert "HEAVY []" in out
+
+
+def test_first_run_builds_the_index_then_answers(tmp_path, corpus_copy, monkeypatch):
+    monkeypatch.chdir(corpus_copy.parent)
+    result = CliRunner().invoke(cli, ["ask", "How many signatories were there in 2017?", "--json"])
+    assert result.exit_code == 0, result.output
+    assert "first run" in result.output
+    assert "300" in json.loads(result.output[result.output.index("{"):])["answer"]
+    assert (tmp_path / "embeddings" / "CURRENT").is_file()

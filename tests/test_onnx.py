@@ -1,0 +1,74 @@
+"""The torch-free query path (ONNX export + tokenizers) and its fallback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+import numpy as np
+
+import qa
+from qa import store
+from qa.embedding import MIN_PROBE_COSINE, PROBE_TEXTS, OnnxEncoder, TorchEncoder
+
+QUERY_IN_SUBPROCESS = """
+import json, sys
+import qa
+index = qa.open_index(sys.argv[1])
+answer = qa.ask("When was the Pyongyang Declaration signed?", index=index)
+heavy = sorted(m for m in ("torch", "transformers", "sentence_transformers") if m in sys.modules)
+print(json.dumps({"heavy": heavy, "encoder": type(index.retriever.encoder).__name__,
+                  "answer": answer.text, "notices": index.notices}))
+"""
+
+
+def run_query(index_dir) -> dict:
+    out = subprocess.run([sys.executable, "-c", QUERY_IN_SUBPROCESS, str(index_dir)],
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stderr
+    return json.loads(out.stdout.strip().splitlines()[-1])
+
+
+def test_query_path_imports_no_torch(shipped_index_dir):
+    result = run_query(shipped_index_dir)
+    assert result["encoder"] == "OnnxEncoder"
+    assert result["heavy"] == []
+    assert "20 April 1992" in result["answer"]
+
+
+def test_export_matches_sentence_transformers_on_the_probe_set(shipped_index):
+    onnx = OnnxEncoder(shipped_index.stored.onnx_path)
+    reference = TorchEncoder()
+    a, b = onnx.encode(PROBE_TEXTS), reference.encode(PROBE_TEXTS)
+    assert ((a * b).sum(axis=1) >= MIN_PROBE_COSINE).all()
+    # Batching and padding do not change a text's vector.
+    single = np.vstack([onnx.encode([t]) for t in PROBE_TEXTS])
+    assert np.allclose(single, a, atol=1e-5)
+
+
+def test_onnx_and_torch_queries_rank_the_same(shipped_index_dir):
+    onnx_index = qa.open_index(shipped_index_dir, encoder="auto")
+    torch_index = qa.open_index(shipped_index_dir, encoder="torch")
+    for q in ("When was the Pyongyang Declaration signed?", "nuclear deterrence", "Zabaikalsk"):
+        assert [h.chunk_id for h in onnx_index.search(q, k=5)] == [h.chunk_id for h in torch_index.search(q, k=5)]
+
+
+def test_corrupt_export_falls_back_with_a_notice(index_copy):
+    onnx_file = index_copy / store.MODELS_DIR / json.loads(
+        (store.current_generation(index_copy) / "manifest.json").read_text())["onnx"]["file"]
+    onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
+    result = run_query(index_copy)
+    assert result["encoder"] == "TorchEncoder"
+    assert "20 April 1992" in result["answer"]
+    assert any("fails its checksum" in n for n in result["notices"])
+
+
+def test_missing_export_falls_back_and_the_next_index_run_restores_it(index_copy, corpus_copy):
+    for item in (index_copy / store.MODELS_DIR).iterdir():
+        item.unlink()
+    result = run_query(index_copy)
+    assert result["encoder"] == "TorchEncoder" and "20 April 1992" in result["answer"]
+    report = qa.build_index(corpus_copy, index_copy)
+    assert report.chunks_embedded == 0  # only the export is redone
+    assert run_query(index_copy)["encoder"] == "OnnxEncoder"
