@@ -96,3 +96,11 @@ def test_answer_types():
     assert answer_type("When was it signed?").search("on 20 April 1992")
     assert answer_type("How many parties?").search("69 parties")
     assert answer_type("What is socialism?") is None
+
+
+def test_unanswerable_follow_up_is_a_plain_refusal_without_assumption(shipped_index):
+    conversation = qa.Conversation(shipped_index)
+    conversation.ask("When was the Pyongyang Declaration signed?")
+    answer = conversation.ask("What is the capital of Australia?")
+    assert not answer.grounded
+    assert answer.assumption is None

@@ -7,14 +7,14 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
-from qa import store
+from qa import loading, store
 from qa.answering import TermWeights, compose, key_terms
 from qa.embedding import Encoder, model_spec
-from qa.errors import QuestionError
+from qa.errors import QAError, QuestionError
 from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
 from qa.retrieval import Retriever, query_encoder
-from qa.types import Answer, Hit
+from qa.types import Answer, Document, Hit
 
 MAX_QUESTION_CHARS = 4000
 
@@ -104,6 +104,38 @@ class Index:
         """Absolute path of a cited document; refuses paths that leave the corpus."""
         return store.resolve_in_corpus(self.corpus, path)
 
+    def read_document(self, path: str) -> tuple[Document, bool]:
+        """The cited document, decoded exactly as when it was indexed, and whether it still
+        matches the indexed version (False: it changed since, so spans may be off)."""
+        source = loading.SourceFile(store.safe_relative_path(path), self.document_path(path))
+        try:
+            document, _ = loading.load(source)
+        except loading.SkipFile as exc:
+            raise QAError(f"cannot open {path}: {exc}") from exc
+        indexed = self.manifest.get("files", {}).get(path, {})
+        return document, indexed.get("sha256") == document.sha256
+
+    def stale_files(self, corpus: Path | None = None) -> list[str]:
+        """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since
+        the index was built. Reads every file: cheap for the folders qa is meant for."""
+        import hashlib
+
+        files = self.manifest.get("files", {})
+        skipped = {p for p, _ in self.manifest.get("skipped", [])}
+        changed = []
+        seen = set()
+        for source in loading.scan(corpus or self.corpus):
+            seen.add(source.path)
+            if source.path in skipped and source.path not in files:
+                continue
+            try:
+                data, _ = loading.read_bytes(source)
+            except loading.SkipFile:
+                continue
+            if files.get(source.path, {}).get("sha256") != hashlib.sha256(data).hexdigest():
+                changed.append(source.path)
+        return changed + sorted(set(files) - seen)
+
 
 def open_index(index_dir: str | Path = "embeddings", encoder: str = "auto", verify: bool = True) -> Index:
     """Open the committed index in ``index_dir`` (checksums verified)."""
@@ -146,6 +178,27 @@ class Conversation:
     def reset(self) -> None:
         self.turns.clear()
 
+    def to_markdown(self) -> str:
+        """The conversation with every answer's citations, as Markdown."""
+        out = ["# qa conversation", ""]
+        corpus = self.index.manifest.get("corpus", "")
+        out += [f"Corpus: `{corpus}` · model: {self.index.model_name}", ""]
+        for number, turn in enumerate(self.turns, start=1):
+            answer = turn.answer
+            out += [f"## {number}. {turn.question}", ""]
+            if answer.assumption:
+                out += [f"*({answer.assumption})*", ""]
+            out += [answer.text, ""]
+            if answer.grounded:
+                for c in answer.citations:
+                    out.append(f"[{c.n}] `{c.location}` {c.title}: \u201c{c.quote}\u201d")
+            else:
+                out.append("Closest matches (not answers):")
+                for hit in answer.passages:
+                    out.append(f"- `{hit.location}` {hit.title}")
+            out.append("")
+        return "\n".join(out)
+
     def _context(self) -> tuple[str, list[str]] | None:
         for turn in reversed(self.turns):
             if turn.answer.grounded:
@@ -165,7 +218,9 @@ class Conversation:
                     question, self.k, self.mode, search_query=expanded_query,
                     assumption=f"read as a follow-up to \u201c{previous}\u201d",
                 )
-                if expanded.grounded or not answer.grounded:
+                # Only an answer the context made possible is worth the assumption; when both
+                # refuse, the plain refusal stands (it would be wrong to claim a reading).
+                if expanded.grounded:
                     answer = expanded
         self.turns.append(Turn(question, answer))
         return answer

@@ -92,11 +92,12 @@ def _print_report(report: IndexReport) -> None:
         echo(f"skipped: {path}: {reason}")
 
 
-def _build(settings: Settings, rebuild: bool = False) -> IndexReport:
+def _build(settings: Settings, rebuild: bool = False, encoder: str = "torch") -> IndexReport:
     from qa import api
 
     with _RichProgress() as progress:
-        report = api.build_index(settings.corpus, settings.index_dir, rebuild=rebuild, progress=progress)
+        report = api.build_index(settings.corpus, settings.index_dir, rebuild=rebuild,
+                                 progress=progress, encoder=encoder)
     _print_report(report)
     return report
 
@@ -135,10 +136,12 @@ def cli() -> None:
 @click.argument("corpus", required=False, type=click.Path(path_type=Path))
 @index_dir_option
 @click.option("--rebuild", is_flag=True, help="Re-embed everything instead of updating.")
-def index(corpus: Path | None, index_dir: Path | None, rebuild: bool) -> None:
+@click.option("--encoder", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
+              help="Encoder for embedding: sentence-transformers, or the verified ONNX export (faster).")
+def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: str) -> None:
     """Index CORPUS (default: corpus/) into the index directory, re-embedding only changes."""
     try:
-        _build(resolve(corpus=corpus, index_dir=index_dir), rebuild=rebuild)
+        _build(resolve(corpus=corpus, index_dir=index_dir), rebuild=rebuild, encoder=encoder)
     except QAError as exc:
         raise _fail(exc) from exc
 
@@ -229,6 +232,28 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
         raise _fail(exc) from exc
 
 
+@cli.command()
+@click.option("--corpus", type=click.Path(path_type=Path), default=None,
+              help="Corpus folder to index on first run (default: corpus/).")
+@index_dir_option
+@k_option
+@mode_option
+@encoder_option
+def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
+         encoder: str | None) -> None:
+    """Open the chat: answers on the left, their sources on the right (F1 for keys).
+
+    Builds the index first (with a progress bar) when there is none or the corpus changed.
+    """
+    try:
+        settings = resolve(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+    except QAError as exc:
+        raise _fail(exc) from exc
+    from qa.tui.app import QAApp
+
+    QAApp(settings).run()
+
+
 @cli.command("eval-questions")
 @click.argument("file", type=click.Path(path_type=Path, exists=True, dir_okay=False))
 @index_dir_option
@@ -265,6 +290,67 @@ def eval_questions(file: Path, index_dir: Path | None, k: int | None, mode: str 
         for r in report.results:
             if r.answerable != r.grounded or (r.answerable and not (r.contains_expected and r.evidence_first)):
                 click.echo(printable(f"- {r.id} ({r.confidence:.3f}) {r.question}\n    {r.answer[:200]}"))
+
+
+def _eval_cache(dataset: Path) -> Path:
+    import hashlib
+    import os
+
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa" / "eval"
+    tag = hashlib.sha256(str(dataset.resolve()).encode()).hexdigest()[:10]
+    return base / f"{dataset.resolve().name}-{tag}"
+
+
+@cli.command("eval")
+@click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
+@click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
+@click.option("--index-dir", type=click.Path(path_type=Path), default=None,
+              help="Where to build/reuse the dataset's index (default: ~/.cache/qa/eval/...).")
+@click.option("--mode", "modes", type=click.Choice(MODES), multiple=True,
+              help="Retrieval mode(s) to score (default: all three).")
+@click.option("--limit", type=int, default=None, help="Score only the first N queries.")
+@encoder_option
+@json_option
+def eval_beir(dataset: Path, split: str, index_dir: Path | None, modes: tuple[str, ...],
+              limit: int | None, encoder: str | None, as_json: bool) -> None:
+    """Retrieval quality on a BEIR dataset: nDCG@10, Recall@10/100, MRR@10 per mode.
+
+    Each BEIR document (title + text) goes through the normal pipeline; the index is built
+    once and reused. Document score = best chunk score.
+    """
+    import time
+
+    from qa import api
+    from qa.evaluation import BeirReport, evaluate_beir, materialize_beir_corpus, read_beir
+
+    try:
+        started = time.perf_counter()
+        queries, qrels = read_beir(dataset, split)
+        if limit:
+            queries = dict(list(queries.items())[:limit])
+        cache = index_dir or _eval_cache(dataset)
+        corpus = cache / "corpus"
+        click.echo(f"Preparing {dataset.name}: documents -> {corpus}", err=True)
+        documents = materialize_beir_corpus(dataset, corpus)
+        settings = resolve(corpus=corpus, index_dir=cache / "index", encoder=encoder)
+        _build(settings)
+        index = api.open_index(settings.index_dir, encoder=settings.encoder)
+        with _RichProgress() as progress:
+            progress.stage(f"scoring {len(queries)} queries", len(queries))
+            metrics = evaluate_beir(index, queries, qrels, modes or ("dense", "lexical", "hybrid"),
+                                    progress=progress.advance)
+        _notices(index)
+    except QAError as exc:
+        raise _fail(exc) from exc
+    report = BeirReport(dataset.name, split, len(queries), documents, len(index), metrics,
+                        time.perf_counter() - started)
+    if as_json:
+        click.echo(safe_json(report.to_dict()))
+        return
+    click.echo(f"{dataset.name} ({split}): {report.queries} queries, {documents} documents, {report.chunks} chunks")
+    click.echo(f"{'mode':<10}{'nDCG@10':>10}{'R@10':>10}{'R@100':>10}{'MRR@10':>10}")
+    for mode, m in metrics.items():
+        click.echo(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@10']:>10.4f}{m['recall@100']:>10.4f}{m['mrr@10']:>10.4f}")
 
 
 def main() -> None:

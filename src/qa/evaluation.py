@@ -166,3 +166,81 @@ def materialize_beir_corpus(dataset: Path, target: Path, limit: int | None = Non
                 path.write_text(content, encoding="utf-8")
             count += 1
     return count
+
+
+@dataclass(frozen=True)
+class BeirReport:
+    dataset: str
+    split: str
+    queries: int
+    documents: int
+    chunks: int
+    metrics: dict[str, dict[str, float]]  # mode -> metric -> value
+    seconds: float
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"dataset": self.dataset, "split": self.split, "queries": self.queries,
+                "documents": self.documents, "chunks": self.chunks, "metrics": self.metrics,
+                "seconds": round(self.seconds, 1)}
+
+
+def read_beir(dataset: Path, split: str) -> tuple[dict[str, str], dict[str, dict[str, int]]]:
+    """Queries (id -> text; the ``metadata`` field is ignored) and qrels of ``split``."""
+    qrels_path = dataset / "qrels" / f"{split}.tsv"
+    if not (dataset / "corpus.jsonl").is_file() or not qrels_path.is_file():
+        raise QAError(f"{dataset} is not a BEIR dataset with a {split} split "
+                      f"(needs corpus.jsonl, queries.jsonl, qrels/{split}.tsv)")
+    qrels: dict[str, dict[str, int]] = {}
+    with open(qrels_path, encoding="utf-8") as handle:
+        for number, line in enumerate(handle):
+            parts = line.rstrip("\n").split("\t")
+            if number == 0 and not parts[-1].lstrip("-").isdigit():
+                continue  # header
+            query_id, doc_id, grade = parts[0], parts[1], int(parts[2])
+            qrels.setdefault(query_id, {})[doc_id] = grade
+    queries: dict[str, str] = {}
+    with open(dataset / "queries.jsonl", encoding="utf-8") as handle:
+        for line in handle:
+            record = json.loads(line)
+            if str(record["_id"]) in qrels:
+                queries[str(record["_id"])] = record["text"]
+    return queries, qrels
+
+
+def rank_documents(scored_rows: Sequence[Any], row_doc: Sequence[str], limit: int = 100) -> list[str]:
+    """Documents in order of their best chunk (a document's score is its best chunk's)."""
+    ranked: list[str] = []
+    seen: set[str] = set()
+    for scored in scored_rows:  # already best first
+        doc = row_doc[scored.row]
+        if doc not in seen:
+            seen.add(doc)
+            ranked.append(doc)
+            if len(ranked) == limit:
+                break
+    return ranked
+
+
+def evaluate_beir(index: Any, queries: dict[str, str], qrels: dict[str, dict[str, int]],
+                  modes: Sequence[str] = ("dense", "lexical", "hybrid"), depth: int = 400,
+                  progress: Callable[[int], None] | None = None) -> dict[str, dict[str, float]]:
+    """nDCG@10, Recall@10, Recall@100 and MRR@10 per mode, averaged over ``queries``."""
+    retriever = index.retriever
+    row_doc = [doc_id_from_path(s.chunk.path) for s in index.stored.chunks]
+    ids = list(queries)
+    vectors = retriever.embed([queries[q] for q in ids])
+    totals = {mode: {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0} for mode in modes}
+    for i, query_id in enumerate(ids):
+        for mode in modes:
+            scored = retriever.rank(queries[query_id], depth=depth, mode=mode, vector=vectors[i])
+            ranked = rank_documents(scored, row_doc)
+            relevant = qrels[query_id]
+            t = totals[mode]
+            t["ndcg@10"] += ndcg_at_k(ranked, relevant, 10)
+            t["recall@10"] += recall_at_k(ranked, relevant, 10)
+            t["recall@100"] += recall_at_k(ranked, relevant, 100)
+            t["mrr@10"] += mrr_at_k(ranked, relevant, 10)
+        if progress:
+            progress(1)
+    n = max(1, len(ids))
+    return {mode: {k: round(v / n, 4) for k, v in t.items()} for mode, t in totals.items()}

@@ -187,6 +187,11 @@ def build_index(
             if old_row is not None and old_vectors is not None:
                 vectors[i] = old_vectors[old_row]
         torch_encoder: TorchEncoder | None = None
+        if pending and encoder == "onnx" and onnx_info is None:
+            # The faster encoder needs its verified export first; the check needs torch once.
+            progress.stage("exporting ONNX model")
+            torch_encoder = TorchEncoder(spec)
+            onnx_info = ensure_onnx(index_dir, torch_encoder, notices)
         if pending:
             active: Encoder
             if encoder == "onnx" and onnx_info:

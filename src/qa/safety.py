@@ -30,6 +30,19 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_visible, text)
 
 
+def _aligned(match: re.Match[str]) -> str:
+    code = ord(match.group())
+    if code < 0x20:
+        return chr(0x2400 + code)
+    return "\u2426"  # ␦: one visible character in place of DEL, C1 and bidi controls
+
+
+def printable_aligned(text: str) -> str:
+    """Like ``printable`` but one character for one, so char offsets stay valid (used where a
+    citation's span is highlighted in the document). Newlines are kept."""
+    return _UNSAFE.sub(_aligned, text)
+
+
 def safe_json(data: Any) -> str:
     """JSON whose strings carry no raw control or bidi characters (they are \\u-escaped)."""
     encoded = json.dumps(data, ensure_ascii=False, indent=2)

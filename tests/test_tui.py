@@ -1,0 +1,192 @@
+"""The chat, driven by Textual's Pilot against the real index and model."""
+
+from __future__ import annotations
+
+import shutil
+
+import pytest
+from textual.widgets import Static, TextArea
+
+from qa.config import Settings
+from qa.tui.app import DocumentScreen, HelpScreen, QAApp, QuestionInput, SourceItem, Turn
+
+from .conftest import CORPUS, ROOT
+
+SIZE = (120, 36)
+
+
+def make_app(index_dir, tmp_path, corpus=CORPUS) -> QAApp:
+    return QAApp(Settings(corpus=corpus, index_dir=index_dir), export_dir=tmp_path, cursor_blink=False)
+
+
+async def settle(pilot) -> None:
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+    await pilot.app.workers.wait_for_complete()
+    await pilot.pause()
+
+
+async def ask(pilot, question: str) -> Turn:
+    pilot.app.query_one(QuestionInput).focus()
+    pilot.app.query_one(QuestionInput).insert(question)
+    await pilot.press("enter")
+    await settle(pilot)
+    return list(pilot.app.query(Turn))[-1]
+
+
+def rendered(widget: Static) -> str:
+    return str(widget.render())
+
+
+async def test_ask_shows_an_answer_with_its_citations(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        turn = await ask(pilot, "When was the Pyongyang Declaration signed?")
+        assert turn.answer is not None and turn.answer.grounded
+        assert "20 April 1992" in rendered(turn.query_one(".answer", Static))
+        sources = list(app.query(SourceItem))
+        assert sources and sources[0].source.path == "pyongyang-declaration-1992.txt"
+        assert "pyongyang-declaration-1992.txt:3-3" in rendered(sources[0].query_one(Static))
+
+
+async def test_opening_a_citation_highlights_the_sentence_at_its_line(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        turn = await ask(pilot, "How many signatories were there in 2017?")
+        citation = turn.answer.citations[0]
+        await pilot.press("f3", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DocumentScreen)
+        area = app.screen.query_one(TextArea)
+        assert area.selected_text == citation.quote
+        assert area.selection.start[0] == citation.start_line - 1
+        assert area.selection.end[0] == citation.end_line - 1
+        top, bottom = area.scroll_offset.y, area.scroll_offset.y + area.scrollable_content_region.height
+        assert top <= area.cursor_screen_offset.y or area.cursor_location[0] < bottom  # scrolled into view
+        await pilot.press("escape")
+        assert not isinstance(app.screen, DocumentScreen)
+
+
+async def test_follow_up_question(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await ask(pilot, "When was the Pyongyang Declaration signed?")
+        second = await ask(pilot, "How many parties signed it?")
+        assert second.answer.grounded and "69" in second.answer.text
+        assert "follow-up" in rendered(second.query_one(".answer", Static))
+
+
+async def test_refusal_looks_different_and_shows_closest_matches(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        turn = await ask(pilot, "What is the capital of Australia?")
+        assert turn.has_class("refusal")
+        assert "Closest matches" in str(app.query_one("#sources-title").render())
+        assert app.query(SourceItem)
+
+
+async def test_export_history_new_chat_and_help(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        turn = await ask(pilot, "When was the Pyongyang Declaration signed?")
+        await pilot.press("ctrl+s")
+        (export,) = tmp_path.glob("qa-conversation-*.md")
+        markdown = export.read_text()
+        assert "## 1. When was the Pyongyang Declaration signed?" in markdown
+        assert turn.answer.citations[0].quote in markdown and "pyongyang-declaration-1992.txt:3-3" in markdown
+        box = app.query_one(QuestionInput)
+        box.focus()
+        await pilot.press("up")
+        assert box.text == "When was the Pyongyang Declaration signed?"
+        await pilot.press("down")
+        assert box.text == ""
+        box.insert("line one")
+        await pilot.press("ctrl+j")
+        box.insert("line two")
+        assert box.text == "line one\nline two"  # a newline, not a send
+        assert len(app.query(Turn)) == 1
+        await pilot.press("f1")
+        assert isinstance(app.screen, HelpScreen)
+        await pilot.press("escape")
+        await pilot.press("ctrl+n")
+        assert len(app.query(Turn)) == 0 and app.conversation.turns == []
+
+
+async def test_first_run_builds_the_index_in_the_app(corpus_copy, tmp_path):
+    index_dir = tmp_path / "fresh-index"
+    app = make_app(index_dir, tmp_path, corpus=corpus_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert (index_dir / "CURRENT").is_file()
+        assert "50 chunks" in str(app.query_one("#info-bar").render()) or app.index is not None
+        turn = await ask(pilot, "How many signatories were there in 2017?")
+        assert "300" in turn.answer.text
+
+
+HOSTILE = (
+    "= Hostile document =\n\n"
+    "The zebra password manual says [bold]x[/] and [link=file:///etc/passwd]x[/link] are literal. "
+    "Zebra terminals get \x1b[31mred\x1b[0m text, \x1b]52;c;cHduZWQ=\x07 clipboard writes, "
+    "\x1b]8;;file:///etc/passwd\x07links\x1b]8;;\x07 and \u202eevil\u202c bidi overrides from zebra files.\n"
+)
+
+
+async def test_hostile_document_text_is_shown_literally(tmp_path):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    shutil.copy(CORPUS / "pyongyang-declaration-1992.txt", corpus)
+    (corpus / "hostile.txt").write_text(HOSTILE)
+    app = make_app(tmp_path / "idx", tmp_path, corpus=corpus)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        shown = []
+        for question in ("What does the zebra password manual say?", "What do zebra terminals get from zebra files?"):
+            turn = await ask(pilot, question)
+            shown += [rendered(s.query_one(Static)) for s in app.query(SourceItem)]
+            shown.append(rendered(turn.query_one(".answer", Static)))
+        everything = "\n".join(shown)
+        assert "[bold]x[/]" in everything and "[link=file:///etc/passwd]x[/link]" in everything
+        assert "\x1b" not in everything and "\x07" not in everything and "\u202e" not in everything
+        assert "\u241b" in everything  # ESC made visible as ␛
+        await pilot.press("f3", "enter")
+        await pilot.pause()
+        area = app.screen.query_one(TextArea)
+        assert "[link=file:///etc/passwd]x[/link]" in area.text
+        assert "\x1b" not in area.text and "\u241b[31m" in area.text
+
+
+# -- snapshots (pytest-textual-snapshot): fixed size, no cursor blink, work finished first --
+
+@pytest.fixture()
+def snapshot_app(shipped_index_dir, tmp_path, monkeypatch):
+    monkeypatch.chdir(ROOT)
+    return make_app(shipped_index_dir, tmp_path)
+
+
+def test_snapshot_main_screen_with_answer(snap_compare, snapshot_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await ask(pilot, "When was the Pyongyang Declaration signed?")
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_document_view(snap_compare, snapshot_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await ask(pilot, "How many signatories were there in 2017?")
+        await pilot.press("f3", "enter")
+        await pilot.pause()
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+def test_snapshot_help_screen(snap_compare, snapshot_app):
+    async def run_before(pilot):
+        await settle(pilot)
+        await pilot.press("f1")
+        await pilot.pause()
+    assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
