@@ -44,6 +44,8 @@ class Faults:
                 if name != "open" or "w" in (args[1] if len(args) > 1 else kwargs.get("mode", "r")):
                     self.calls += 1
                     if self.calls == self.fail_at:
+                        if name == "fsync":  # like the real call: a descriptor, no file name
+                            raise OSError(self.err, os.strerror(self.err))
                         raise OSError(self.err, os.strerror(self.err), str(args[0]))
                 return real(*args, **kwargs)
             return wrapper
@@ -67,8 +69,16 @@ def test_io_failure_at_every_step_leaves_the_old_index(index_copy, monkeypatch, 
                 store.write_generation(index_copy, chunks, vectors, manifest)
             except QAError as exc:
                 failures += 1
-                assert os.strerror(err) in str(exc) and "previous index is unchanged" in str(exc)
-                assert str(index_copy) in str(exc)  # names the path
+                assert os.strerror(err) in str(exc) and str(index_copy) in str(exc)  # names the path
+                if "new index is in place" in str(exc):
+                    # Failed after the commit point (the final directory fsync): the new
+                    # generation is whole and answers the same; the message said so.
+                    name, result = snapshot(index_copy)
+                    assert name != before[0] and result == before[1]
+                    shutil.rmtree(index_copy / name)
+                    (index_copy / "CURRENT").write_text(before[0] + "\n")
+                else:
+                    assert "previous index is unchanged" in str(exc)
             else:
                 assert faults.calls < n  # no fault was reached: the sweep is complete
                 break
@@ -97,12 +107,14 @@ def kill_loop(corpus: Path, index_dir: Path, rounds: int, seed: int) -> dict[str
     rng = random.Random(seed)
     edited = corpus / "kim-il-sung-unity-of-socialist-countries-1980s.txt"
     answers = {}
-    name, result = snapshot(index_dir)
-    answers[name] = result
+    with open(edited, "a", encoding="utf-8") as handle:
+        handle.write("\nA first edit, so the timed reference run embeds and commits like every round.\n")
     started = time.perf_counter()
     full = run_indexer(corpus, index_dir, "onnx")
-    full.wait(timeout=300)
+    assert full.wait(timeout=300) == 0
     duration = time.perf_counter() - started
+    name, result = snapshot(index_dir)
+    answers[name] = result
     outcomes = {"killed": 0, "finished": 0, "new_generation_seen": 0}
     for i in range(rounds):
         with open(edited, "a", encoding="utf-8") as handle:

@@ -6,7 +6,8 @@ Each sentence of the top passages is scored against the question by
 * lexical evidence: the IDF-weighted share of the question's key terms that the sentence (or
   its section heading and title) contains; a key term absent from the whole corpus counts fully
   against it, which is what makes "What is the capital of Australia?" a refusal;
-* answer type: a "when" question wants a date or year, "how many" a number, "who" a name.
+* answer type: a "when" question wants a date or year, "how many" a number, "who" a name;
+* the passage: its retrieval score relative to the best passage's.
 The best sentence's score is the answer's confidence; below ``REFUSAL_THRESHOLD`` (calibrated on
 ``questions/shipped-corpus.jsonl``, see README) the answer is a refusal.
 """
@@ -25,9 +26,9 @@ from qa.types import Answer, Citation, Hit
 if TYPE_CHECKING:
     from qa.retrieval import Retriever
 
-REFUSAL_THRESHOLD = 0.40  # midpoint of the gap seen in calibration (README "Answer quality")
+REFUSAL_THRESHOLD = 0.46  # midpoint of the gap seen in calibration (README "Answer quality")
 MAX_SENTENCES = 3
-MEANING_WEIGHT, LEXICAL_WEIGHT, TYPE_WEIGHT = 0.45, 0.45, 0.10
+MEANING_WEIGHT, LEXICAL_WEIGHT, TYPE_WEIGHT, PASSAGE_WEIGHT = 0.40, 0.40, 0.10, 0.10
 
 _MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
 _DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTHS}(?:\s+\d{{4}})?|{_MONTHS}\s+\d{{1,2}}(?:,\s*\d{{4}})?|{_MONTHS}\s+\d{{4}}|(?:1[5-9]|20)\d\d(?:s)?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b")
@@ -133,6 +134,7 @@ def _candidates(question: str, hits: list[Hit], retriever: Retriever, weights: T
     context_terms = {h.chunk_id: set(lexical_query_tokens(" ".join((h.title, *h.heading_path)))) for h in hits}
     sentence_terms = [set(lexical_query_tokens(t)) for *_, t in spans]
     focus = focus_term(question)
+    best_passage = max(h.score for h in hits)
     weight = {t: weights.idf(t) * (3.0 if t == focus else 1.0) for t in terms}
     total = sum(weight.values()) or 1.0
     candidates = []
@@ -148,7 +150,10 @@ def _candidates(question: str, hits: list[Hit], retriever: Retriever, weights: T
         covered = sum(w * (1.0 if t in own else 0.5) for t, w in weight.items() if t in own | inherited)
         lexical = covered / total
         typed = 1.0 if wanted is None else (1.0 if wanted.search(text) else 0.0)
-        score = MEANING_WEIGHT * float(cosine) + LEXICAL_WEIGHT * lexical + TYPE_WEIGHT * typed
+        # The passage's own retrieval score, relative to the best passage: evidence too.
+        passage = hit.score / best_passage if best_passage > 0 else 0.0
+        score = (MEANING_WEIGHT * float(cosine) + LEXICAL_WEIGHT * lexical + TYPE_WEIGHT * typed
+                 + PASSAGE_WEIGHT * passage)
         candidates.append(_Candidate(hit, start, end, text, score, float(cosine), lexical))
     candidates.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
     return candidates

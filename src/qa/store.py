@@ -94,16 +94,28 @@ def resolve_in_corpus(corpus: Path, path: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Writing
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY)
+@contextlib.contextmanager
+def _naming(path: Path) -> Iterator[None]:
+    """OSError from fd-level calls (fsync) carries no file name; give it the path."""
     try:
-        os.fsync(fd)
-    finally:
-        os.close(fd)
+        yield
+    except OSError as exc:
+        if not isinstance(exc.filename, str):
+            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
+        raise
+
+
+def _fsync_dir(path: Path) -> None:
+    with _naming(path):
+        fd = os.open(path, os.O_RDONLY)
+        try:
+            os.fsync(fd)
+        finally:
+            os.close(fd)
 
 
 def _write_file(path: Path, data: bytes) -> dict[str, Any]:
-    with open(path, "wb") as handle:
+    with _naming(path), open(path, "wb") as handle:
         handle.write(data)
         handle.flush()
         os.fsync(handle.fileno())
@@ -160,7 +172,7 @@ def _write_lexical(directory: Path, texts: list[str]) -> None:
     retriever.index(tokens, show_progress=False)
     retriever.save(str(directory), allow_pickle=False, show_progress=False)
     for item in directory.iterdir():
-        with open(item, "rb") as handle:
+        with _naming(item), open(item, "rb") as handle:
             os.fsync(handle.fileno())
 
 
@@ -236,7 +248,6 @@ def write_generation(
         pointer = index_dir / f"{CURRENT}.tmp"
         _write_file(pointer, (final.name + "\n").encode())
         os.replace(pointer, index_dir / CURRENT)
-        _fsync_dir(index_dir)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if final.exists() and current_generation_safe(index_dir) != final:
@@ -248,6 +259,15 @@ def write_generation(
     except BaseException:
         shutil.rmtree(tmp, ignore_errors=True)
         raise
+    # Committed: readers now see the new generation. Only its durability is left to settle.
+    try:
+        _fsync_dir(index_dir)
+    except OSError as exc:
+        reason = os.strerror(exc.errno) if exc.errno else str(exc)
+        raise QAError(
+            f"the new index is in place, but flushing {index_dir} to disk failed: {reason}. "
+            "If the machine loses power before the disk catches up, the previous index may come back."
+        ) from exc
     _prune(index_dir, keep={final, previous} - {None})
     return final
 
