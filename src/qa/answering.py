@@ -128,7 +128,7 @@ def _candidates(question: str, hits: list[Hit], retriever: Retriever, weights: T
             spans.append((hit, hit.start_char + s + lead, hit.start_char + s + lead + len(text), text))
     if not spans:
         return []
-    vectors = retriever.embed([question] + [t for *_, t in spans])
+    vectors = retriever.embed_cached([question] + [t for *_, t in spans])
     question_vector, sentence_vectors = vectors[0], vectors[1:]
     cosines = sentence_vectors @ question_vector
     context_terms = {h.chunk_id: set(lexical_query_tokens(" ".join((h.title, *h.heading_path)))) for h in hits}

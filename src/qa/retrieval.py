@@ -20,6 +20,7 @@ if TYPE_CHECKING:
 
 DENSE_WEIGHT = 0.75  # hybrid = w * cosine + (1 - w) * bm25 / max_bm25; tuned on SciFact train
 CANDIDATES = 100  # per retriever, before fusion
+SENTENCE_CACHE = 4096  # sentence vectors kept for answering
 
 
 @dataclass(frozen=True)
@@ -56,9 +57,23 @@ class Retriever:
         self.stored = stored
         self.encoder = encoder
         self.dense_weight = dense_weight
+        self._cache: dict[str, np.ndarray] = {}
 
     def embed(self, texts: list[str]) -> np.ndarray:
         return self.encoder.encode(texts)
+
+    def embed_cached(self, texts: list[str]) -> np.ndarray:
+        """Like ``embed``, remembering recent texts: follow-up questions meet the same
+        passages again, and embedding their sentences is most of an answer's cost."""
+        import numpy as np
+
+        missing = list(dict.fromkeys(t for t in texts if t not in self._cache))
+        if missing:
+            for text, vector in zip(missing, self.embed(missing), strict=True):
+                self._cache[text] = vector
+            while len(self._cache) > SENTENCE_CACHE:
+                self._cache.pop(next(iter(self._cache)))  # oldest first (dicts keep order)
+        return np.vstack([self._cache[t] for t in texts])
 
     def _dense(self, vector: np.ndarray, depth: int) -> dict[int, float]:
         scores, rows = self.stored.faiss_index.search(vector.reshape(1, -1), depth)

@@ -25,6 +25,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import json
 import os
@@ -150,12 +151,18 @@ def build_faiss(vectors: np.ndarray) -> Any:
     return index
 
 
-def _lexical_tokens(texts: list[str]) -> list[list[str]]:
-    import bm25s
+@functools.cache
+def _stemmer() -> Any:
     import Stemmer
 
-    stemmer = Stemmer.Stemmer("english")
-    return bm25s.tokenize(texts, stopwords="en", stemmer=stemmer, return_ids=False,
+    return Stemmer.Stemmer("english")
+
+
+def _lexical_tokens(texts: list[str]) -> list[list[str]]:
+    """Stemmed, stop-word-free tokens: the same analysis for the index, queries and answers."""
+    import bm25s
+
+    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False,
                           show_progress=False)
 
 

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field
+from dataclasses import asdict, dataclass
 from typing import Any
 
 
@@ -68,8 +68,20 @@ class Chunk:
         return f"{context}\n{self.text}" if context else self.text
 
 
+class _Located:
+    """``path:start_line-end_line``, the form every citation and hit is shown in."""
+
+    path: str
+    start_line: int
+    end_line: int
+
+    @property
+    def location(self) -> str:
+        return f"{self.path}:{self.start_line}-{self.end_line}"
+
+
 @dataclass(frozen=True)
-class Hit:
+class Hit(_Located):
     """A retrieved chunk with its scores. ``score`` orders hits within one search."""
 
     text: str
@@ -92,13 +104,9 @@ class Hit:
         data["heading_path"] = list(self.heading_path)
         return data
 
-    @property
-    def location(self) -> str:
-        return f"{self.path}:{self.start_line}-{self.end_line}"
-
 
 @dataclass(frozen=True)
-class Citation:
+class Citation(_Located):
     """One quoted sentence backing a claim. ``quote == document.text[start_char:end_char]``."""
 
     n: int
@@ -115,10 +123,6 @@ class Citation:
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)
 
-    @property
-    def location(self) -> str:
-        return f"{self.path}:{self.start_line}-{self.end_line}"
-
 
 @dataclass(frozen=True)
 class Answer:
@@ -130,8 +134,7 @@ class Answer:
     citations: tuple[Citation, ...]
     passages: tuple[Hit, ...]
     confidence: float  # evidence strength the refusal threshold is applied to
-    assumption: str | None = None  # how a follow-up was read, e.g. "about: Pyongyang Declaration"
-    notes: tuple[str, ...] = field(default=())
+    assumption: str | None = None  # how a follow-up was read: "read as a follow-up to “…”"
 
     def to_dict(self) -> dict[str, Any]:
         return {
