@@ -105,3 +105,20 @@ def test_first_run_builds_the_index_then_answers(tmp_path, corpus_copy, monkeypa
     assert "first run" in result.output
     assert "300" in json.loads(result.output[result.output.index("{"):])["answer"]
     assert (tmp_path / "embeddings" / "CURRENT").is_file()
+
+
+def test_hostile_document_text_is_printed_literally_by_the_cli(tmp_path, monkeypatch):
+    corpus = tmp_path / "corpus"
+    corpus.mkdir()
+    (corpus / "hostile.txt").write_text(
+        "= Hostile =\n\nThe zebra manual says [bold]x[/] and [link=file:///etc/passwd]x[/link] stay literal.\n\n"
+        "Zebra terminals receive \x1b[31mred\x1b[0m, \x1b]52;c;cHduZWQ=\x07 and \u202eevil\u202c from zebra files.\n")
+    monkeypatch.chdir(tmp_path)
+    for args in (["search", "zebra terminals receive"], ["ask", "What do zebra terminals receive?"],
+                 ["ask", "What does the zebra manual say?"]):
+        result = CliRunner().invoke(cli, args)
+        assert result.exit_code == 0, result.output
+        assert "\x1b" not in result.output and "\x07" not in result.output and "\u202e" not in result.output
+    assert "[link=file:///etc/passwd]x[/link]" in result.output
+    search = CliRunner().invoke(cli, ["search", "zebra terminals receive", "--json"])
+    assert "\x1b" not in search.output and "\\u001b" in search.output

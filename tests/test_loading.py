@@ -94,3 +94,21 @@ def test_large_file_is_capped_with_a_warning(tmp_path, monkeypatch):
     doc, warnings = loading.load(source)
     assert len(doc.text) == 1000
     assert warnings and "only the start" in warnings[0]
+
+
+def test_large_pdf_is_not_cut_by_the_byte_cap(tmp_path, monkeypatch):
+    data = make_pdf([f"Page {i} text about topic {i}." for i in range(40)])
+    monkeypatch.setattr(loading, "MAX_FILE_BYTES", len(data) // 3)  # cutting bytes would corrupt it
+    (tmp_path / "big.pdf").write_bytes(data)
+    (source,) = loading.scan(tmp_path)
+    doc, warnings = loading.load(source)
+    assert "Page 0 text" in doc.text and doc.page_of(doc.text.index("Page 0 text")) == 1
+    assert len(doc.text) <= len(data) // 3 + 200  # the extracted text is what is capped
+
+
+def test_file_vanishing_between_scan_and_read_is_skipped(tmp_path):
+    (tmp_path / "gone.txt").write_text("soon deleted")
+    (source,) = loading.scan(tmp_path)
+    (tmp_path / "gone.txt").unlink()
+    with pytest.raises(loading.SkipFile, match="vanished between scan and read"):
+        loading.load(source)

@@ -16,8 +16,11 @@ from qa.errors import CorpusError
 from qa.types import Document, line_starts_of
 
 SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
-# Files above this are read only up to it (with a warning) so one huge file cannot exhaust memory.
+# Text files above this are read only up to it (with a warning), so one huge file cannot exhaust
+# memory. A PDF cannot be cut (it would no longer parse): it is read whole up to MAX_PDF_BYTES,
+# and its extracted text is capped at MAX_FILE_BYTES characters instead.
 MAX_FILE_BYTES = 32 * 1024 * 1024
+MAX_PDF_BYTES = 512 * 1024 * 1024
 
 _WIKI_HEADING = re.compile(r"^\s*(=+)\s*(.+?)\s*=+\s*$")
 _MD_HEADING = re.compile(r"^\s{0,3}(#{1,6})\s+(.+?)\s*#*\s*$")
@@ -62,17 +65,21 @@ def scan(corpus: Path, follow_outside_links: bool = False) -> list[SourceFile]:
 
 
 def read_bytes(source: SourceFile) -> tuple[bytes, list[str]]:
-    """The file's bytes (capped at MAX_FILE_BYTES) and any warnings."""
+    """The file's bytes (capped, see MAX_FILE_BYTES) and any warnings."""
+    is_pdf = source.path.lower().endswith(".pdf")
+    limit = MAX_PDF_BYTES if is_pdf else MAX_FILE_BYTES
     try:
         with open(source.abspath, "rb") as handle:
-            data = handle.read(MAX_FILE_BYTES + 1)
+            data = handle.read(limit + 1)
     except FileNotFoundError as exc:
         raise SkipFile("file vanished between scan and read") from exc
     except OSError as exc:
         raise SkipFile(f"cannot read: {exc.strerror or exc}") from exc
     warnings: list[str] = []
-    if len(data) > MAX_FILE_BYTES:
-        data = data[:MAX_FILE_BYTES]
+    if len(data) > limit:
+        if is_pdf:
+            raise SkipFile(f"PDF larger than {MAX_PDF_BYTES // (1024 * 1024)} MiB: not indexed")
+        data = data[:limit]
         warnings.append(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: only the start is indexed")
     return data, warnings
 
@@ -208,11 +215,15 @@ def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...], str | None]:
     if not any(page.strip() for page in pages):
         raise SkipFile("PDF has no text layer (scanned image?): nothing to index")
     starts: list[int] = []
-    text = ""
+    parts: list[str] = []
+    size = 0
     for page in pages:
-        starts.append(len(text))
-        text += page.rstrip() + "\n\n"
-    return text, tuple(starts), (str(meta_title).strip() if meta_title else None)
+        if size >= MAX_FILE_BYTES:
+            break  # extracted text capped like a text file's bytes
+        starts.append(size)
+        parts.append(page.rstrip() + "\n\n")
+        size += len(parts[-1])
+    return "".join(parts), tuple(starts), (str(meta_title).strip() if meta_title else None)
 
 
 def load(source: SourceFile) -> tuple[Document, list[str]]:
