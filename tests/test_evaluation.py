@@ -22,3 +22,12 @@ def test_recall_and_mrr_hand_computed():
     assert recall_at_k(ranked, rel, 3) == 0.5
     assert mrr_at_k(ranked, rel, 10) == pytest.approx(1 / 3)
     assert mrr_at_k(ranked, rel, 2) == 0.0
+
+
+@pytest.mark.parametrize("doc_id", ["4983", "a/b", "..", "id with spaces", "ünï-c\u00f6d\u00e9", "%41"])
+def test_beir_ids_round_trip_through_file_names(doc_id):
+    from qa.evaluation import beir_doc_filename, doc_id_from_path
+
+    name = beir_doc_filename(doc_id)
+    assert "/" not in name and name.endswith(".txt")
+    assert doc_id_from_path(f"corpus/{name}") == doc_id

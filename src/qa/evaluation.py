@@ -136,9 +136,10 @@ def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> fl
 # BEIR datasets
 
 def beir_doc_filename(doc_id: str) -> str:
-    """A safe, reversible file name for a BEIR document id."""
-    safe = "".join(ch if ch.isalnum() or ch in "-_" else f"%{ord(ch):02x}" for ch in doc_id)
-    return f"{safe}.txt"
+    """A safe, reversible file name for a BEIR document id (percent-encoded, '/' included)."""
+    import urllib.parse
+
+    return urllib.parse.quote(doc_id, safe="") + ".txt"
 
 
 def doc_id_from_path(path: str) -> str:

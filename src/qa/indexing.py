@@ -120,7 +120,6 @@ def build_index(
             for row, stored in enumerate(old.chunks):
                 old_rows.setdefault(stored.chunk.path, []).append(row)
                 by_hash.setdefault(stored.text_hash, row)
-        old_vectors = old.vectors() if old else None
 
         # Each entry: (stored chunk, old row to reuse or None).
         plan: list[tuple[store.StoredChunk, int | None]] = []
@@ -181,6 +180,7 @@ def build_index(
 
         import numpy as np
 
+        old_vectors = old.vectors() if old else None
         pending = [i for i, (_, old_row) in enumerate(plan) if old_row is None]
         vectors = np.zeros((len(plan), spec.dim), dtype=np.float32)
         for i, (_, old_row) in enumerate(plan):

@@ -7,7 +7,6 @@ import codecs
 import hashlib
 import os
 import re
-from collections.abc import Iterator
 from dataclasses import dataclass
 from html.parser import HTMLParser
 from pathlib import Path
@@ -259,13 +258,3 @@ def parse(source: SourceFile, data: bytes) -> Document:
         page_starts=page_starts,
     )
 
-
-def iter_documents(corpus: Path) -> Iterator[tuple[SourceFile, Document | None, str | None]]:
-    """(source, document, None) for each readable file, (source, None, reason) for the rest."""
-    for source in scan(corpus):
-        try:
-            document, _ = load(source)
-        except SkipFile as exc:
-            yield source, None, str(exc)
-        else:
-            yield source, document, None

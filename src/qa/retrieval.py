@@ -99,7 +99,7 @@ class Retriever:
         lexical_all = None
         if mode in ("dense", "hybrid"):
             if vector is None:
-                vector = self.embed([query])[0]
+                vector = self.embed_cached([query])[0]  # the answerer embeds it again
             dense = self._dense(vector, pool)
         if mode in ("lexical", "hybrid"):
             lexical_all = self._lexical_all(query)
