@@ -106,9 +106,11 @@ def kill_loop(corpus: Path, index_dir: Path, rounds: int, seed: int) -> dict[str
     committed index must open and answer exactly as the generation it names did."""
     rng = random.Random(seed)
     edited = corpus / "kim-il-sung-unity-of-socialist-countries-1980s.txt"
+    original = edited.read_text(encoding="utf-8")
     answers = {}
-    with open(edited, "a", encoding="utf-8") as handle:
-        handle.write("\nA first edit, so the timed reference run embeds and commits like every round.\n")
+    # Every round differs from the original by one line, so every run does the same amount of
+    # work and the kill window (measured once) keeps covering the whole run, commit included.
+    edited.write_text(original + "\nA first edit, so the timed reference run embeds and commits like every round.\n", encoding="utf-8")
     started = time.perf_counter()
     full = run_indexer(corpus, index_dir, "onnx")
     assert full.wait(timeout=300) == 0
@@ -117,10 +119,9 @@ def kill_loop(corpus: Path, index_dir: Path, rounds: int, seed: int) -> dict[str
     answers[name] = result
     outcomes = {"killed": 0, "finished": 0, "new_generation_seen": 0}
     for i in range(rounds):
-        with open(edited, "a", encoding="utf-8") as handle:
-            handle.write(f"\nRound {i} adds a sentence about Pyongyang archives number {i}.\n")
+        edited.write_text(original + f"\nRound {i} adds a sentence about Pyongyang archives number {i}.\n", encoding="utf-8")
         process = run_indexer(corpus, index_dir, "onnx")
-        time.sleep(rng.uniform(0, duration * 1.1))
+        time.sleep(rng.uniform(0, duration * 1.3))
         process.send_signal(signal.SIGKILL)
         code = process.wait(timeout=60)
         outcomes["finished" if code == 0 else "killed"] += 1
@@ -135,7 +136,7 @@ def kill_loop(corpus: Path, index_dir: Path, rounds: int, seed: int) -> dict[str
 
 def test_sigkill_during_updates_never_breaks_the_index(index_copy, corpus_copy):
     outcomes = kill_loop(corpus_copy, index_copy, rounds=50, seed=7)
-    assert outcomes["killed"] >= 10 and outcomes["new_generation_seen"] >= 1, outcomes
+    assert outcomes["killed"] >= 10 and outcomes["new_generation_seen"] >= 3, outcomes
     report = qa.build_index(corpus_copy, index_copy, encoder="onnx", export=False)  # cleans up
     assert not list(index_copy.glob(".tmp-*"))
     assert len(list(index_copy.glob("gen-*"))) <= 2
