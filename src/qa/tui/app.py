@@ -290,18 +290,18 @@ class QAApp(App[None]):
     def _set_info(self, text: str) -> None:
         self.query_one("#info-bar", Static).update(plain(text))
 
-    def _building(self, label: str | None, total: int | None = None, advance: int = 0) -> None:
+    def _building(self, label: str | None, total: int | None = None) -> None:
+        """Show the build panel at a new stage (label, bar reset), or hide it (None)."""
         panel = self.query_one("#building")
         if label is None:
             panel.remove_class("visible")
             return
         panel.add_class("visible")
         self.query_one("#building-label", Label).update(plain(label))
-        bar = self.query_one("#building-progress", ProgressBar)
-        if total is not None or advance == 0:
-            bar.update(total=total, progress=0)
-        if advance:
-            bar.advance(advance)
+        self.query_one("#building-progress", ProgressBar).update(total=total, progress=0)
+
+    def _building_advance(self, n: int) -> None:
+        self.query_one("#building-progress", ProgressBar).advance(n)
 
     @work(thread=True, exclusive=True, group="index")
     def open_index(self, rebuild: bool = False) -> None:
@@ -314,7 +314,7 @@ class QAApp(App[None]):
                 app.call_from_thread(app._building, f"Building the index: {name}…", total)
 
             def advance(self, n: int = 1) -> None:
-                app.call_from_thread(app._building, "Building the index: embedding…", None, n)
+                app.call_from_thread(app._building_advance, n)
 
         try:
             index = None
@@ -449,7 +449,6 @@ class QAApp(App[None]):
         except OSError as exc:
             self.notify(f"Could not write {path}: {exc.strerror}", severity="error", markup=False)
             return
-        self.last_export = path
         self.notify(f"Conversation exported to {path}", markup=False)
 
     def action_focus_pane(self, widget_id: str) -> None:
