@@ -96,6 +96,18 @@ def test_large_file_is_capped_with_a_warning(tmp_path, monkeypatch):
     assert warnings and "only the start" in warnings[0]
 
 
+@pytest.mark.parametrize("cap", [1000, 1001, 1002, 1003])
+@pytest.mark.parametrize("text, encoding", [("é€😀a" * 400, "utf-8"), ("é€a" * 400, "utf-16")], ids=["utf-8", "utf-16"])
+def test_capping_never_splits_a_character(tmp_path, monkeypatch, cap, text, encoding):
+    # A cut inside a multi-byte character used to make valid UTF-8 "undecodable" (legacy
+    # detection then produced mojibake or a skip).
+    monkeypatch.setattr(loading, "MAX_FILE_BYTES", cap)
+    (tmp_path / "big.txt").write_bytes(text.encode(encoding))
+    (source,) = loading.scan(tmp_path)
+    doc, warnings = loading.load(source)
+    assert warnings and text.startswith(doc.text) and len(doc.text) > 200
+
+
 def test_large_pdf_is_not_cut_by_the_byte_cap(tmp_path, monkeypatch):
     data = make_pdf([f"Page {i} text about topic {i}." for i in range(40)])
     monkeypatch.setattr(loading, "MAX_FILE_BYTES", len(data) // 3)  # cutting bytes would corrupt it

@@ -10,7 +10,7 @@ import numpy as np
 
 import qa
 from qa import store
-from qa.embedding import MIN_PROBE_COSINE, PROBE_TEXTS, OnnxEncoder, TorchEncoder
+from qa.embedding import MIN_PROBE_COSINE, PROBE_TEXTS, OnnxEncoder, OpenVinoEncoder, TorchEncoder
 
 QUERY_IN_SUBPROCESS = """
 import json, sys
@@ -72,3 +72,38 @@ def test_missing_export_falls_back_and_the_next_index_run_restores_it(index_copy
     report = qa.build_index(corpus_copy, index_copy)
     assert report.chunks_embedded == 0  # only the export is redone
     assert run_query(index_copy)["encoder"] == "OnnxEncoder"
+
+
+def test_openvino_runs_the_export_to_the_probe_tolerance(shipped_index):
+    onnx = OnnxEncoder(shipped_index.stored.onnx_path)
+    openvino = OpenVinoEncoder(shipped_index.stored.onnx_path)
+    cosines = (openvino.encode(PROBE_TEXTS) * onnx.encode(PROBE_TEXTS)).sum(axis=1)
+    assert cosines.min() >= MIN_PROBE_COSINE
+
+
+def test_default_build_embeds_with_openvino_and_rebuild_keeps_the_export(corpus_copy, tmp_path):
+    index_dir = tmp_path / "embeddings"
+    first = qa.build_index(corpus_copy, index_dir)
+    assert first.encoder == "openvino"
+    (export,) = (index_dir / store.MODELS_DIR).iterdir()
+    exported_at = export.stat().st_mtime_ns
+    again = qa.build_index(corpus_copy, index_dir, rebuild=True)
+    assert again.encoder == "openvino" and again.chunks_embedded == again.chunks
+    assert export.stat().st_mtime_ns == exported_at  # re-embedding did not re-export
+    fresh = qa.open_index(index_dir)
+    reference = qa.open_index(index_dir, encoder="torch")
+    for question in ("When was the Pyongyang Declaration signed?", "What is the capital of Australia?"):
+        assert [h.chunk_id for h in fresh.search(question)] == [h.chunk_id for h in reference.search(question)]
+
+
+def test_a_failing_openvino_falls_back_to_onnxruntime(corpus_copy, tmp_path, monkeypatch):
+    from qa import indexing
+
+    class Broken:
+        def __init__(self, *args, **kwargs):
+            raise RuntimeError("no CPU plugin")
+
+    monkeypatch.setattr(indexing, "OpenVinoEncoder", Broken)
+    report = qa.build_index(corpus_copy, tmp_path / "embeddings", encoder="openvino")
+    assert report.encoder == "onnx"
+    assert any("OpenVINO unavailable (RuntimeError: no CPU plugin)" in n for n in report.notices)

@@ -8,6 +8,7 @@ import pytest
 from textual.widgets import Static, TextArea
 
 from qa.config import Settings
+from qa.safety import markdown_literal
 from qa.tui.app import DocumentScreen, HelpScreen, QAApp, QuestionInput, SourceItem, Turn
 
 from .conftest import CORPUS, ROOT
@@ -98,7 +99,7 @@ async def test_export_history_new_chat_and_help(index_copy, tmp_path):
         (export,) = tmp_path.glob("qa-conversation-*.md")
         markdown = export.read_text()
         assert "## 1. When was the Pyongyang Declaration signed?" in markdown
-        assert turn.answer.citations[0].quote in markdown and "pyongyang-declaration-1992.txt:3-3" in markdown
+        assert markdown_literal(turn.answer.citations[0].quote) in markdown and "pyongyang-declaration-1992.txt:3-3" in markdown
         box = app.query_one(QuestionInput)
         box.focus()
         await pilot.press("up")

@@ -14,6 +14,7 @@ from qa.errors import QAError, QuestionError
 from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
 from qa.retrieval import Retriever, query_encoder
+from qa.safety import markdown_literal
 from qa.types import Answer, Document, Hit
 
 MAX_QUESTION_CHARS = 4000
@@ -21,7 +22,7 @@ MAX_QUESTION_CHARS = 4000
 
 def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
                 rebuild: bool = False, progress: IndexProgress | None = None,
-                encoder: str = "torch", export: bool = True) -> IndexReport:
+                encoder: str = "auto", export: bool = True) -> IndexReport:
     """Index ``corpus_dir`` into ``index_dir`` incrementally and return what was done.
 
     Example:
@@ -180,22 +181,25 @@ class Conversation:
 
     def to_markdown(self) -> str:
         """The conversation with every answer's citations, as Markdown."""
+        md = markdown_literal  # questions, answers, titles, quotes and paths are all untrusted
         out = ["# qa conversation", ""]
         corpus = self.index.manifest.get("corpus", "")
-        out += [f"Corpus: `{corpus}` · model: {self.index.model_name}", ""]
+        out += [f"Corpus: {md(corpus)} · model: {md(self.index.model_name)}", ""]
         for number, turn in enumerate(self.turns, start=1):
             answer = turn.answer
-            out += [f"## {number}. {turn.question}", ""]
+            out += [f"## {number}. {md(turn.question)}", ""]
             if answer.assumption:
-                out += [f"*({answer.assumption})*", ""]
-            out += [answer.text, ""]
+                out += [f"*({md(answer.assumption)})*", ""]
+            out += [md(answer.text), ""]
             if answer.grounded:
                 for c in answer.citations:
-                    out.append(f"[{c.n}] `{c.location}` {c.title}: \u201c{c.quote}\u201d")
+                    out.append(f"{md(f'[{c.n}]')} {md(c.location)} {md(c.title)}: \u201c{md(c.quote)}\u201d")
+                    out.append("")
             else:
                 out.append("Closest matches (not answers):")
+                out.append("")
                 for hit in answer.passages:
-                    out.append(f"- `{hit.location}` {hit.title}")
+                    out.append(f"- {md(hit.location)} {md(hit.title)}")
             out.append("")
         return "\n".join(out)
 

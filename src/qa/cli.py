@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from qa.config import ENCODERS, MODES, Settings, resolve
+from qa.config import ENCODERS, INDEX_ENCODERS, MODES, Settings, resolve
 from qa.errors import IndexMissingError, QAError
 from qa.safety import printable, safe_json
 
@@ -86,13 +86,14 @@ def _print_report(report: IndexReport) -> None:
     else:
         echo(f"Indexed {len(report.files_indexed)} file(s), reused {len(report.files_reused)}, "
              f"removed {len(report.files_removed)}, skipped {len(report.skipped)}.")
-        echo(f"{report.chunks} chunks: {report.chunks_embedded} embedded, {report.chunks_reused} reused "
+        embedded_with = f" with {report.encoder}" if report.chunks_embedded else ""
+        echo(f"{report.chunks} chunks: {report.chunks_embedded} embedded{embedded_with}, {report.chunks_reused} reused "
              f"in {report.seconds:.1f} s. [{report.index_dir}/{report.generation}]")
     for path, reason in report.skipped:
         echo(f"skipped: {path}: {reason}")
 
 
-def _build(settings: Settings, rebuild: bool = False, encoder: str = "torch") -> IndexReport:
+def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto") -> IndexReport:
     from qa import api
 
     with _RichProgress() as progress:
@@ -136,8 +137,9 @@ def cli() -> None:
 @click.argument("corpus", required=False, type=click.Path(path_type=Path))
 @index_dir_option
 @click.option("--rebuild", is_flag=True, help="Re-embed everything instead of updating.")
-@click.option("--encoder", type=click.Choice(["torch", "onnx"]), default="torch", show_default=True,
-              help="Encoder for embedding: sentence-transformers, or the verified ONNX export (faster).")
+@click.option("--encoder", type=click.Choice(INDEX_ENCODERS), default="auto", show_default=True,
+              help="Encoder for embedding chunks: auto (OpenVINO if installed, else torch), openvino or "
+                   "onnx (the verified ONNX export; faster), torch (sentence-transformers).")
 def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: str) -> None:
     """Index CORPUS (default: corpus/) into the index directory, re-embedding only changes."""
     try:

@@ -8,6 +8,7 @@ unchanged corpus embeds nothing and writes nothing.
 from __future__ import annotations
 
 import hashlib
+import importlib.util
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -21,13 +22,14 @@ from qa.embedding import (
     Encoder,
     ModelTokenizer,
     OnnxEncoder,
+    OpenVinoEncoder,
     TorchEncoder,
     export_onnx,
     file_sha256,
     model_spec,
     probe_cosines,
 )
-from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
+from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError, QAError
 
 
 class IndexProgress(Protocol):
@@ -58,6 +60,7 @@ class IndexReport:
     generation: str
     up_to_date: bool
     notices: tuple[str, ...] = field(default=())
+    encoder: str = ""  # what embedded the new chunks: torch, onnx or openvino
 
 
 def _fresh_start(index_dir: Path, spec_name: str, chunker: ChunkerSettings, rebuild: bool,
@@ -84,14 +87,15 @@ def build_index(
     *,
     rebuild: bool = False,
     progress: IndexProgress | None = None,
-    encoder: str = "torch",
+    encoder: str = "auto",
     chunker: ChunkerSettings | None = None,
     export: bool = True,
 ) -> IndexReport:
     """Index ``corpus`` into ``index_dir`` (see module docstring).
 
     Args:
-        encoder: "torch" (sentence-transformers) or "onnx" (the verified export) for embedding.
+        encoder: one of config.INDEX_ENCODERS: "torch" (sentence-transformers), or the verified ONNX
+            export run by "onnx" (onnxruntime) or "openvino"; "auto" picks OpenVINO if installed.
         export: also export and verify the ONNX model for torch-free queries, if not done yet.
 
     Raises:
@@ -164,7 +168,7 @@ def build_index(
                 + ". Nothing was written."
             )
         removed = sorted(set(old_files) - set(files))
-        onnx_info = _onnx_info(index_dir, old) if old else None
+        onnx_info = _onnx_info(index_dir, old, spec.name)
         unchanged = (
             old is not None
             and not indexed
@@ -186,19 +190,23 @@ def build_index(
         for i, (_, old_row) in enumerate(plan):
             if old_row is not None and old_vectors is not None:
                 vectors[i] = old_vectors[old_row]
+        if encoder == "auto":
+            # Without an export (and none wanted), torch is the only encoder that needs no extra step.
+            fast = importlib.util.find_spec("openvino") and (export or onnx_info)
+            encoder = "openvino" if fast else "torch"
         torch_encoder: TorchEncoder | None = None
-        if pending and encoder == "onnx" and onnx_info is None:
-            # The faster encoder needs its verified export first; the check needs torch once.
+        if pending and encoder != "torch" and onnx_info is None:
+            # The faster encoders run the verified export; making it needs torch once.
             progress.stage("exporting ONNX model")
             torch_encoder = TorchEncoder(spec)
             onnx_info = ensure_onnx(index_dir, torch_encoder, notices)
+        active: Encoder | None = None
         if pending:
-            active: Encoder
-            if encoder == "onnx" and onnx_info:
-                active = OnnxEncoder(index_dir / store.MODELS_DIR / onnx_info["file"], spec)
-            else:
+            if encoder != "torch" and onnx_info:
+                active = _export_encoder(encoder, index_dir / store.MODELS_DIR / onnx_info["file"], notices)
+            if active is None:
                 progress.stage("loading model")
-                torch_encoder = TorchEncoder(spec)
+                torch_encoder = torch_encoder or TorchEncoder(spec)
                 active = torch_encoder
             progress.stage("embedding", len(pending))
             texts = [plan[i][0].chunk.embedding_text() for i in pending]
@@ -222,13 +230,42 @@ def build_index(
     return IndexReport(
         index_dir, tuple(indexed), tuple(reused), tuple(removed), tuple(skipped), tuple(warnings),
         len(plan), len(pending), len(plan) - len(pending), time.perf_counter() - started,
-        generation.name, False, tuple(notices),
+        generation.name, False, tuple(notices), active.kind if active else "",
     )
 
 
-def _onnx_info(index_dir: Path, old: store.StoredIndex) -> dict[str, Any] | None:
-    """The previous generation's ONNX record, if its file is still there and intact."""
-    info = old.manifest.get("onnx")
+def _export_encoder(kind: str, onnx_path: Path, notices: list[str]) -> Encoder | None:
+    """The verified export run by onnxruntime or OpenVINO. OpenVINO compiles the graph itself, so
+    it must reproduce onnxruntime's vectors on the probe set too; if it cannot, onnxruntime
+    embeds instead (with a notice)."""
+    reference = OnnxEncoder(onnx_path)
+    if kind == "onnx":
+        return reference
+    try:
+        candidate = OpenVinoEncoder(onnx_path)
+        worst = min(probe_cosines(candidate, reference))
+    except Exception as exc:  # OpenVINO only buys speed: any failure falls back
+        notices.append(f"OpenVINO unavailable ({type(exc).__name__}: {exc}); embedding with onnxruntime")
+        return reference
+    if worst < MIN_PROBE_COSINE:
+        notices.append(f"OpenVINO rejected (probe cosine {worst:.6f} < {MIN_PROBE_COSINE}); embedding with onnxruntime")
+        return reference
+    return candidate
+
+
+def _onnx_info(index_dir: Path, old: store.StoredIndex | None, model_name: str) -> dict[str, Any] | None:
+    """The committed generation's ONNX record, if its file is still there and intact. Read even
+    when rebuilding: re-embedding every chunk does not call for a new export."""
+    if old is not None:
+        manifest = old.manifest
+    else:
+        try:
+            generation = store.current_generation(index_dir)
+            manifest = store.read_manifest(generation) if generation else {}
+            store.check_compatible(manifest, model_name)
+        except QAError:  # corrupt or another model: export afresh
+            return None
+    info = manifest.get("onnx")
     if not info:
         return None
     path = index_dir / store.MODELS_DIR / info["file"]

@@ -77,10 +77,32 @@ def read_bytes(source: SourceFile) -> tuple[bytes, list[str]]:
     warnings: list[str] = []
     if len(data) > limit:
         if is_pdf:
-            raise SkipFile(f"PDF larger than {MAX_PDF_BYTES // (1024 * 1024)} MiB: not indexed")
-        data = data[:limit]
-        warnings.append(f"larger than {MAX_FILE_BYTES // (1024 * 1024)} MiB: only the start is indexed")
+            raise SkipFile(f"PDF larger than {_mib(limit)}: not indexed")
+        data = _cut_cleanly(data[:limit])
+        warnings.append(f"larger than {_mib(limit)}: only the start is indexed")
     return data, warnings
+
+
+def _mib(size: int) -> str:
+    return f"{size / 2**20:g} MiB"
+
+
+def _cut_cleanly(data: bytes) -> bytes:
+    """``data`` cut at a byte limit, less any half character at the end: a UTF-8 sequence split
+    by the cut would make a valid UTF-8 file look undecodable (and send it to legacy detection)."""
+    if data.startswith((codecs.BOM_UTF32_LE, codecs.BOM_UTF32_BE)):
+        return data[: len(data) - len(data) % 4]
+    if data.startswith((codecs.BOM_UTF16_LE, codecs.BOM_UTF16_BE)):
+        return data[: len(data) - len(data) % 2]
+    for back in range(1, min(4, len(data)) + 1):  # a UTF-8 character is at most 4 bytes
+        byte = data[-back]
+        if byte & 0xC0 == 0x80:  # continuation byte: keep looking for the lead byte
+            continue
+        if byte >= 0xC0:  # lead byte: drop it and its continuations if the character is short
+            length = 2 if byte < 0xE0 else 3 if byte < 0xF0 else 4
+            return data[:-back] if length > back else data
+        return data
+    return data
 
 
 def decode_text(data: bytes) -> str:

@@ -47,3 +47,14 @@ def safe_json(data: Any) -> str:
     """JSON whose strings carry no raw control or bidi characters (they are \\u-escaped)."""
     encoded = json.dumps(data, ensure_ascii=False, indent=2)
     return _UNSAFE.sub(lambda m: f"\\u{ord(m.group()):04x}", encoded)
+
+
+# CommonMark lets any ASCII punctuation be backslash-escaped; these are the characters that can
+# start a link, image, HTML tag, code span, emphasis, table cell, heading or strikethrough.
+_MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!&])")
+
+
+def markdown_literal(text: str) -> str:
+    """``printable(text)`` on one line, escaped so a Markdown viewer shows it literally: no
+    links, images, HTML or emphasis made from document text."""
+    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(printable(text).split()))

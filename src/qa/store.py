@@ -31,7 +31,7 @@ import json
 import os
 import shutil
 import time
-from collections.abc import Iterator
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
@@ -115,12 +115,19 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _write_file(path: Path, data: bytes) -> dict[str, Any]:
+def _write_file(path: Path, data: bytes | Iterable[bytes | memoryview]) -> dict[str, Any]:
+    """Write, fsync and checksum ``data``, given whole or as pieces (so a large file is never
+    held twice in memory)."""
+    digest = hashlib.sha256()
+    size = 0
     with _naming(path), open(path, "wb") as handle:
-        handle.write(data)
+        for piece in [data] if isinstance(data, bytes) else data:
+            handle.write(piece)
+            digest.update(piece)
+            size += len(piece)
         handle.flush()
         os.fsync(handle.fileno())
-    return {"sha256": hashlib.sha256(data).hexdigest(), "bytes": len(data)}
+    return {"sha256": digest.hexdigest(), "bytes": size}
 
 
 def _checksum(path: Path) -> dict[str, Any]:
@@ -199,6 +206,23 @@ def current_generation(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
+def _chunk_lines(chunks: list[StoredChunk]) -> Iterator[bytes]:
+    """chunks.jsonl, line i = FAISS row i, yielded a few hundred lines at a time."""
+    batch: list[str] = []
+    for row, stored in enumerate(chunks):
+        c = stored.chunk
+        batch.append(json.dumps({
+            "id": row, "path": c.path, "title": c.title, "heading_path": list(c.heading_path),
+            "start_char": c.start_char, "end_char": c.end_char, "start_line": c.start_line,
+            "end_line": c.end_line, "page": c.page, "hash": stored.text_hash, "text": c.text,
+        }, ensure_ascii=False))
+        if len(batch) == 512:
+            yield ("\n".join(batch) + "\n").encode("utf-8")
+            batch.clear()
+    if batch:
+        yield ("\n".join(batch) + "\n").encode("utf-8")
+
+
 def write_generation(
     index_dir: Path,
     chunks: list[StoredChunk],
@@ -223,18 +247,11 @@ def write_generation(
     try:
         tmp.mkdir()
         data_files: dict[str, Any] = {}
-        lines = []
-        for row, stored in enumerate(chunks):
-            c = stored.chunk
-            lines.append(json.dumps({
-                "id": row, "path": c.path, "title": c.title, "heading_path": list(c.heading_path),
-                "start_char": c.start_char, "end_char": c.end_char, "start_line": c.start_line,
-                "end_line": c.end_line, "page": c.page, "hash": stored.text_hash, "text": c.text,
-            }, ensure_ascii=False))
-        data_files[CHUNKS] = _write_file(tmp / CHUNKS, ("\n".join(lines) + "\n").encode("utf-8") if lines else b"")
+        data_files[CHUNKS] = _write_file(tmp / CHUNKS, _chunk_lines(chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         index = build_faiss(vectors)
-        data_files[VECTORS] = _write_file(tmp / VECTORS, faiss.serialize_index(index).tobytes())
+        # serialize_index gives a uint8 array; writing its buffer avoids a third copy of the vectors.
+        data_files[VECTORS] = _write_file(tmp / VECTORS, [faiss.serialize_index(index).data])
         _write_lexical(tmp / LEXICAL, [s.chunk.embedding_text() for s in chunks] or [""])
         for item in sorted((tmp / LEXICAL).iterdir()):
             data_files[f"{LEXICAL}/{item.name}"] = _checksum(item)

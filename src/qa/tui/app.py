@@ -78,6 +78,13 @@ def answer_text(answer: Answer) -> Text:
     return text
 
 
+def clipboard_text(answer: Answer) -> str:
+    """The answer and its citations as plain text; made printable so a paste into a terminal
+    cannot carry a document's escape sequences."""
+    lines = [answer.text] + [f"[{c.n}] {c.location}: \u201c{c.quote}\u201d" for c in answer.citations]
+    return printable("\n".join(lines))
+
+
 class QuestionInput(TextArea):
     """Multi-line question box: Enter sends, Ctrl+J / Alt+Enter insert a newline, Up/Down in an
     empty box walk the session's history."""
@@ -435,8 +442,7 @@ class QAApp(App[None]):
         if answer is None:
             self.notify("No answer to copy yet.", severity="warning", markup=False)
             return
-        lines = [answer.text] + [f"[{c.n}] {c.location}: \u201c{c.quote}\u201d" for c in answer.citations]
-        self.copy_to_clipboard("\n".join(lines))
+        self.copy_to_clipboard(clipboard_text(answer))
         self.notify("Answer copied to the clipboard.", markup=False)
 
     def action_export(self) -> None:
