@@ -36,6 +36,33 @@ def test_faiss_top_k_equals_brute_force_cosine(shipped_index):
         assert np.allclose(scores[0], brute[expected], atol=1e-5)
 
 
+def test_ivf_index_above_the_threshold(monkeypatch, index_copy, shipped_index, corpus_copy):
+    """Large corpora get an IVF index; here the threshold is lowered so the shipped corpus gets
+    one. It must persist its probe count and row map, answer like the exact index (its lists
+    are all probed at this size), and support updates (which reuse vectors by row)."""
+    monkeypatch.setattr(store, "ANN_THRESHOLD", 10)  # the shipped corpus has ~50 chunks
+    monkeypatch.setattr(store, "IVF_MIN_POINTS_PER_LIST", 5)
+    first = qa.build_index(corpus_copy, index_copy, rebuild=True)
+    ivf_index = qa.open_index(index_copy)
+    assert ivf_index.manifest["faiss"]["type"] == "IndexIVFFlat"
+    import faiss
+
+    ivf = faiss.extract_index_ivf(ivf_index.stored.faiss_index)
+    assert ivf.nprobe == min(store.IVF_NPROBE, ivf.nlist) and ivf.nlist > 1
+    for query in ("When was the Pyongyang Declaration signed?", "songun military first", "Hu Yaobang"):
+        for mode in ("dense", "hybrid"):
+            assert [h.chunk_id for h in ivf_index.search(query, k=5, mode=mode)] == \
+                   [h.chunk_id for h in shipped_index.search(query, k=5, mode=mode)]
+    edited = sorted(corpus_copy.glob("*.txt"))[0]
+    edited.write_text(edited.read_text() + "\nA closing remark about zebras crossing.\n")
+    update = qa.build_index(corpus_copy, index_copy)
+    assert 0 < update.chunks_embedded < first.chunks
+    before = dict(zip((c.text_hash for c in ivf_index.stored.chunks), ivf_index.stored.vectors(), strict=True))
+    after = qa.open_index(index_copy).stored
+    kept = [(before[c.text_hash], v) for c, v in zip(after.chunks, after.vectors(), strict=True) if c.text_hash in before]
+    assert len(kept) == update.chunks_reused and all(np.array_equal(a, b) for a, b in kept)
+
+
 def test_save_then_load_gives_identical_results(shipped_index_dir, shipped_index):
     reopened = qa.open_index(shipped_index_dir)
     for query in ("When was the Pyongyang Declaration signed?", "songun military first", "Hu Yaobang"):
