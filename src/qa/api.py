@@ -193,13 +193,13 @@ class Conversation:
             out += [md(answer.text), ""]
             if answer.grounded:
                 for c in answer.citations:
-                    out.append(f"{md(f'[{c.n}]')} {md(c.location)} {md(c.title)}: \u201c{md(c.quote)}\u201d")
+                    out.append(f"{md(f'[{c.n}]')} {md(c.location)} \u2014 {md(c.title)}: \u201c{md(c.quote)}\u201d")
                     out.append("")
             else:
                 out.append("Closest matches (not answers):")
                 out.append("")
                 for hit in answer.passages:
-                    out.append(f"- {md(hit.location)} {md(hit.title)}")
+                    out.append(f"- {md(hit.location)} \u2014 {md(hit.title)}")
             out.append("")
         return "\n".join(out)
 
