@@ -234,7 +234,7 @@ def build_index(
     )
 
 
-def _export_encoder(kind: str, onnx_path: Path, notices: list[str]) -> Encoder | None:
+def _export_encoder(kind: str, onnx_path: Path, notices: list[str]) -> Encoder:
     """The verified export run by onnxruntime or OpenVINO. OpenVINO compiles the graph itself, so
     it must reproduce onnxruntime's vectors on the probe set too; if it cannot, onnxruntime
     embeds instead (with a notice)."""
