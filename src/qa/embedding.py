@@ -156,7 +156,7 @@ class _ExportEncoder:
 
     kind = "export"
 
-    def __init__(self, onnx_path: Path, spec: ModelSpec | None, batch_size: int) -> None:
+    def __init__(self, spec: ModelSpec | None, batch_size: int) -> None:
         from tokenizers import Tokenizer
 
         self.spec = spec or model_spec()
@@ -194,7 +194,7 @@ class OnnxEncoder(_ExportEncoder):
 
     def __init__(self, onnx_path: Path, spec: ModelSpec | None = None, batch_size: int = 32,
                  threads: int | None = None) -> None:
-        super().__init__(onnx_path, spec, batch_size)
+        super().__init__(spec, batch_size)
         import onnxruntime as ort
 
         options = ort.SessionOptions()
@@ -217,7 +217,7 @@ class OpenVinoEncoder(_ExportEncoder):
     kind = "openvino"
 
     def __init__(self, onnx_path: Path, spec: ModelSpec | None = None, batch_size: int = 32) -> None:
-        super().__init__(onnx_path, spec, batch_size)
+        super().__init__(spec, batch_size)
         if importlib.util.find_spec("openvino") is None:
             raise ModelNotInstalledError("the openvino package is not installed: pip install openvino")
         import openvino
