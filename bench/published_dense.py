@@ -35,7 +35,7 @@ def main() -> None:
 
     from qa.cli import _eval_cache
     from qa.embedding import OpenVinoEncoder, TorchEncoder
-    from qa.evaluation import mrr_at_k, ndcg_at_k, read_beir, recall_at_k
+    from qa.evaluation import mean_metrics, ranking_metrics, read_beir
 
     scifact = require_scifact()
     queries, qrels = read_beir(scifact, args.split)
@@ -56,20 +56,16 @@ def main() -> None:
     seconds = time.perf_counter() - started
 
     scores = query_vectors @ doc_vectors.T
-    totals = {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0}
+    per_query = []
     for i, query_id in enumerate(query_ids):
         top = np.argsort(-scores[i])[:100]
-        ranked = [doc_ids[j] for j in top]
-        relevant = qrels[query_id]
-        totals["ndcg@10"] += ndcg_at_k(ranked, relevant, 10)
-        totals["recall@10"] += recall_at_k(ranked, relevant, 10)
-        totals["recall@100"] += recall_at_k(ranked, relevant, 100)
-        totals["mrr@10"] += mrr_at_k(ranked, relevant, 10)
+        per_query.append(ranking_metrics([doc_ids[j] for j in top], qrels[query_id]))
+    metrics = mean_metrics(per_query)
     n = len(query_ids)
     print(f"SciFact {args.split}: {n} queries, {len(docs)} whole documents, encoder {args.encoder} "
           f"(max {encoder.spec.max_seq_length} word pieces), embedded in {seconds:.0f} s")
-    print("  ".join(f"{k} {v / n:.4f}" for k, v in totals.items()))
-    print(f"published nDCG@10 {PUBLISHED_NDCG10}: difference {totals['ndcg@10'] / n - PUBLISHED_NDCG10:+.4f}")
+    print("  ".join(f"{k} {v:.4f}" for k, v in metrics.items()))
+    print(f"published nDCG@10 {PUBLISHED_NDCG10}: difference {metrics['ndcg@10'] - PUBLISHED_NDCG10:+.4f}")
 
 
 if __name__ == "__main__":

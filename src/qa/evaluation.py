@@ -132,6 +132,18 @@ def mrr_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> fl
     return 0.0
 
 
+def ranking_metrics(ranked: Sequence[str], relevant: dict[str, int]) -> dict[str, float]:
+    """One query's nDCG@10, Recall@10, Recall@100 and MRR@10: what `qa eval` reports."""
+    return {"ndcg@10": ndcg_at_k(ranked, relevant, 10), "recall@10": recall_at_k(ranked, relevant, 10),
+            "recall@100": recall_at_k(ranked, relevant, 100), "mrr@10": mrr_at_k(ranked, relevant, 10)}
+
+
+def mean_metrics(per_query: Sequence[dict[str, float]]) -> dict[str, float]:
+    """Each metric averaged over the queries, to 4 decimals."""
+    names = ("ndcg@10", "recall@10", "recall@100", "mrr@10")
+    return {name: round(sum(m[name] for m in per_query) / max(1, len(per_query)), 4) for name in names}
+
+
 # ---------------------------------------------------------------------------------------------
 # BEIR datasets
 
@@ -230,18 +242,11 @@ def evaluate_beir(index: Any, queries: dict[str, str], qrels: dict[str, dict[str
     row_doc = [doc_id_from_path(s.chunk.path) for s in index.stored.chunks]
     ids = list(queries)
     vectors = retriever.embed([queries[q] for q in ids])
-    totals = {mode: {"ndcg@10": 0.0, "recall@10": 0.0, "recall@100": 0.0, "mrr@10": 0.0} for mode in modes}
+    per_query: dict[str, list[dict[str, float]]] = {mode: [] for mode in modes}
     for i, query_id in enumerate(ids):
         for mode in modes:
             scored = retriever.rank(queries[query_id], depth=depth, mode=mode, vector=vectors[i])
-            ranked = rank_documents(scored, row_doc)
-            relevant = qrels[query_id]
-            t = totals[mode]
-            t["ndcg@10"] += ndcg_at_k(ranked, relevant, 10)
-            t["recall@10"] += recall_at_k(ranked, relevant, 10)
-            t["recall@100"] += recall_at_k(ranked, relevant, 100)
-            t["mrr@10"] += mrr_at_k(ranked, relevant, 10)
+            per_query[mode].append(ranking_metrics(rank_documents(scored, row_doc), qrels[query_id]))
         if progress:
             progress(1)
-    n = max(1, len(ids))
-    return {mode: {k: round(v / n, 4) for k, v in t.items()} for mode, t in totals.items()}
+    return {mode: mean_metrics(scores) for mode, scores in per_query.items()}
