@@ -109,7 +109,7 @@ def test_vector_count_must_match_chunk_count(index_copy):
     lines = chunks.read_text().splitlines()
     chunks.write_text("\n".join(lines[:-1]) + "\n")
     manifest = json.loads((generation / "manifest.json").read_text())
-    manifest["data_files"]["chunks.jsonl"] = store._checksum(chunks)  # a consistent-looking tamper
+    manifest["data_files"]["chunks.jsonl"] = store.checksum(chunks)  # a consistent-looking tamper
     (generation / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="vectors but"):
         qa.open_index(index_copy)

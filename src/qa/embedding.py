@@ -15,7 +15,6 @@ The model is chosen in one place (``MODELS`` and ``DEFAULT_MODEL``); nothing is 
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import os
 from collections.abc import Callable, Sequence
@@ -244,14 +243,6 @@ PROBE_TEXTS = (
     "Kim Il Sung paid an official goodwill visit to China in September 1982.",
 )
 MIN_PROBE_COSINE = 0.9999
-
-
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
 
 
 def export_onnx(target: Path, spec: ModelSpec | None = None) -> None:

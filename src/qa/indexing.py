@@ -25,7 +25,6 @@ from qa.embedding import (
     OpenVinoEncoder,
     TorchEncoder,
     export_onnx,
-    file_sha256,
     model_spec,
     probe_cosines,
 )
@@ -266,12 +265,7 @@ def _onnx_info(index_dir: Path, old: store.StoredIndex | None, model_name: str) 
         except QAError:  # corrupt or another model: export afresh
             return None
     info = manifest.get("onnx")
-    if not info:
-        return None
-    path = index_dir / store.MODELS_DIR / info["file"]
-    if not path.is_file() or file_sha256(path) != info["sha256"]:
-        return None
-    return dict(info)
+    return dict(info) if info and store.export_intact(index_dir, info) else None
 
 
 def ensure_onnx(index_dir: Path, reference: TorchEncoder | None, notices: list[str]) -> dict[str, Any] | None:
@@ -296,6 +290,6 @@ def ensure_onnx(index_dir: Path, reference: TorchEncoder | None, notices: list[s
         notices.append(f"ONNX export rejected (probe cosine {worst:.6f} < {MIN_PROBE_COSINE}); queries will use sentence-transformers")
         target.unlink(missing_ok=True)
         return None
-    return {"file": name, "sha256": file_sha256(target), "min_probe_cosine": round(worst, 7),
+    return {"file": name, "sha256": store.checksum(target)["sha256"], "min_probe_cosine": round(worst, 7),
             "probes": len(cosines)}
 

@@ -11,8 +11,8 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qa.embedding import Encoder, OnnxEncoder, TorchEncoder, file_sha256
-from qa.store import StoredIndex, lexical_query_tokens
+from qa.embedding import Encoder, OnnxEncoder, TorchEncoder
+from qa.store import StoredIndex, export_intact, lexical_query_tokens
 from qa.types import Hit
 
 if TYPE_CHECKING:
@@ -40,7 +40,7 @@ def query_encoder(stored: StoredIndex, choice: str = "auto", notices: list[str] 
     notices = notices if notices is not None else []
     path = stored.onnx_path
     if choice in ("auto", "onnx") and path is not None:
-        if path.is_file() and file_sha256(path) == stored.manifest["onnx"]["sha256"]:
+        if export_intact(stored.root, stored.manifest["onnx"]):
             try:
                 return OnnxEncoder(path)
             except Exception as exc:  # a corrupt export only costs speed

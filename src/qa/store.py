@@ -176,7 +176,8 @@ def _write_faiss(path: Path, index: Any) -> dict[str, Any]:
     return _write_with(path, produce)
 
 
-def _checksum(path: Path) -> dict[str, Any]:
+def checksum(path: Path) -> dict[str, Any]:
+    """sha256 and size of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     size = 0
     with open(path, "rb") as handle:
@@ -307,7 +308,7 @@ def write_generation(
         data_files[VECTORS] = _write_faiss(tmp / VECTORS, index)
         _write_lexical(tmp / LEXICAL, [s.chunk.embedding_text() for s in chunks] or [""])
         for item in sorted((tmp / LEXICAL).iterdir()):
-            data_files[f"{LEXICAL}/{item.name}"] = _checksum(item)
+            data_files[f"{LEXICAL}/{item.name}"] = checksum(item)
         manifest = {
             **manifest,
             "format_version": FORMAT_VERSION,
@@ -426,9 +427,13 @@ class StoredIndex:
     @property
     def onnx_path(self) -> Path | None:
         info = self.manifest.get("onnx")
-        if not info:
-            return None
-        return self.root / MODELS_DIR / info["file"]
+        return self.root / MODELS_DIR / info["file"] if info else None
+
+
+def export_intact(index_dir: Path, info: dict[str, Any]) -> bool:
+    """Whether the ONNX export a manifest records is in ``models/`` with the recorded sha256."""
+    path = index_dir / MODELS_DIR / info["file"]
+    return path.is_file() and checksum(path)["sha256"] == info["sha256"]
 
 
 def _corrupt(what: str) -> IndexCorruptError:
@@ -474,7 +479,7 @@ def _verify_files(generation: Path, manifest: dict[str, Any]) -> None:
             raise _corrupt(f"{path} is missing") from exc
         if size != expected.get("bytes"):
             raise _corrupt(f"{path} has {size} bytes, the manifest says {expected.get('bytes')}")
-        if _checksum(path)["sha256"] != expected.get("sha256"):
+        if checksum(path)["sha256"] != expected.get("sha256"):
             raise _corrupt(f"{path} fails its checksum")
 
 
