@@ -119,7 +119,6 @@ class Index:
     def stale_files(self, corpus: Path | None = None) -> list[str]:
         """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since
         the index was built. Reads every file: cheap for the folders qa is meant for."""
-        import hashlib
 
         files = self.manifest.get("files", {})
         skipped = {p for p, _ in self.manifest.get("skipped", [])}
@@ -130,10 +129,10 @@ class Index:
             if source.path in skipped and source.path not in files:
                 continue
             try:
-                data, _ = loading.read_bytes(source)
+                raw = loading.read_bytes(source)
             except loading.SkipFile:
                 continue
-            if files.get(source.path, {}).get("sha256") != hashlib.sha256(data).hexdigest():
+            if files.get(source.path, {}).get("sha256") != raw.sha256:
                 changed.append(source.path)
         return changed + sorted(set(files) - seen)
 

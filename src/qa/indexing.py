@@ -7,7 +7,6 @@ unchanged corpus embeds nothing and writes nothing.
 
 from __future__ import annotations
 
-import hashlib
 import importlib.util
 import shutil
 import time
@@ -135,17 +134,16 @@ def build_index(
         for source in sources:
             progress.advance()
             try:
-                data, file_warnings = loading.read_bytes(source)
-                digest = hashlib.sha256(data).hexdigest()
-                warnings.extend((source.path, w) for w in file_warnings)
+                raw = loading.read_bytes(source)
+                warnings.extend((source.path, w) for w in raw.warnings)
                 previous = old_files.get(source.path)
-                if previous and previous["sha256"] == digest and source.path in old_rows:
+                if previous and previous["sha256"] == raw.sha256 and source.path in old_rows:
                     assert old is not None
                     plan.extend((old.chunks[row], row) for row in old_rows[source.path])
                     files[source.path] = previous
                     reused.append(source.path)
                     continue
-                document = loading.parse(source, data)
+                document = loading.parse(source, raw)
             except loading.SkipFile as exc:
                 skipped.append((source.path, str(exc)))
                 continue
@@ -156,7 +154,7 @@ def build_index(
             for chunk in chunks:
                 h = store.text_hash(chunk.embedding_text())
                 plan.append((store.StoredChunk(chunk, h), by_hash.get(h)))
-            files[source.path] = {"sha256": digest, "bytes": len(data), "title": document.title,
+            files[source.path] = {"sha256": raw.sha256, "bytes": len(raw.data), "title": document.title,
                                   "chunks": len(chunks)}
             indexed.append(source.path)
 

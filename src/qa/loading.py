@@ -33,6 +33,15 @@ class SourceFile:
     abspath: Path
 
 
+@dataclass(frozen=True)
+class FileBytes:
+    """A file's bytes as read (capped, see MAX_FILE_BYTES), hashed once for every use."""
+
+    data: bytes
+    sha256: str
+    warnings: tuple[str, ...]
+
+
 class SkipFile(Exception):
     """Raised by a reader: this file is skipped, for the reason given."""
 
@@ -63,8 +72,8 @@ def scan(corpus: Path, follow_outside_links: bool = False) -> list[SourceFile]:
     return sorted(found, key=lambda f: f.path)
 
 
-def read_bytes(source: SourceFile) -> tuple[bytes, list[str]]:
-    """The file's bytes (capped, see MAX_FILE_BYTES) and any warnings."""
+def read_bytes(source: SourceFile) -> FileBytes:
+    """The file's bytes (capped, see MAX_FILE_BYTES), their sha256 and any warnings."""
     is_pdf = source.path.lower().endswith(".pdf")
     limit = MAX_PDF_BYTES if is_pdf else MAX_FILE_BYTES
     try:
@@ -80,7 +89,7 @@ def read_bytes(source: SourceFile) -> tuple[bytes, list[str]]:
             raise SkipFile(f"PDF larger than {_mib(limit)}: not indexed")
         data = _cut_cleanly(data[:limit])
         warnings.append(f"larger than {_mib(limit)}: only the start is indexed")
-    return data, warnings
+    return FileBytes(data, hashlib.sha256(data).hexdigest(), tuple(warnings))
 
 
 def _mib(size: int) -> str:
@@ -249,15 +258,15 @@ def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...], str | None]:
 
 def load(source: SourceFile) -> tuple[Document, list[str]]:
     """Read one file into a Document. Raises SkipFile with the reason when it cannot."""
-    data, warnings = read_bytes(source)
-    return parse(source, data), warnings
+    raw = read_bytes(source)
+    return parse(source, raw), list(raw.warnings)
 
 
-def parse(source: SourceFile, data: bytes) -> Document:
+def parse(source: SourceFile, raw: FileBytes) -> Document:
     """Decode the bytes of ``source`` into a Document. Raises SkipFile when it cannot."""
+    data = raw.data
     if not data.strip():
         raise SkipFile("empty file")
-    digest = hashlib.sha256(data).hexdigest()
     suffix = source.abspath.suffix.lower()
     page_starts: tuple[int, ...] = ()
     title: str | None = None
@@ -275,7 +284,7 @@ def parse(source: SourceFile, data: bytes) -> Document:
         path=source.path,
         title=title,
         text=text,
-        sha256=digest,
+        sha256=raw.sha256,
         line_starts=line_starts_of(text),
         page_starts=page_starts,
     )
