@@ -5,7 +5,6 @@ from __future__ import annotations
 import pytest
 
 import qa
-from qa.answering import answer_type
 from qa.evaluation import evaluate_questions, read_questions
 
 from .conftest import CORPUS, QUESTIONS
@@ -90,12 +89,6 @@ def test_unaskable_questions_are_a_clear_error(shipped_index, question):
 def test_junk_questions_are_refused_not_crashed(shipped_index, question):
     answer = shipped_index.answer(question)
     assert not answer.grounded
-
-
-def test_answer_types():
-    assert answer_type("When was it signed?").search("on 20 April 1992")
-    assert answer_type("How many parties?").search("69 parties")
-    assert answer_type("What is socialism?") is None
 
 
 def test_unanswerable_follow_up_is_a_plain_refusal_without_assumption(shipped_index):

@@ -15,19 +15,20 @@ from typing import TYPE_CHECKING, Any
 __version__ = "0.1.0"
 
 __all__ = [
-    "Answer", "Chunk", "Citation", "Conversation", "Document", "Hit", "Index", "QAError",
-    "ask", "build_index", "open_index", "__version__",
+    "Answer", "AnswerSpan", "Chunk", "Citation", "Conversation", "Document", "Hit", "Index", "QAError",
+    "answer_model", "ask", "build_index", "open_index", "__version__",
 ]
 
 if TYPE_CHECKING:
-    from qa.api import Conversation, Index, ask, build_index, open_index
+    from qa.api import Conversation, Index, answer_model, ask, build_index, open_index
     from qa.errors import QAError
-    from qa.types import Answer, Chunk, Citation, Document, Hit
+    from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit
 
 _LAZY = {
     "Conversation": "qa.api", "Index": "qa.api", "ask": "qa.api", "build_index": "qa.api",
     "open_index": "qa.api", "QAError": "qa.errors", "Answer": "qa.types", "Chunk": "qa.types",
-    "Citation": "qa.types", "Document": "qa.types", "Hit": "qa.types",
+    "Citation": "qa.types", "Document": "qa.types", "Hit": "qa.types", "AnswerSpan": "qa.types",
+    "answer_model": "qa.api",
 }
 
 

@@ -1,83 +1,56 @@
 """Question + retrieved passages -> a short extractive answer whose every sentence is cited, or
 an honest "the documents don't say" with the closest passages.
 
-Each sentence of the top passages is scored against the question by
-* meaning: cosine similarity of the sentence and question embeddings (the same model);
-* lexical evidence: the IDF-weighted share of the question's key terms that the sentence (or
-  its section heading and title) contains; a key term absent from the whole corpus counts fully
-  against it, which is what makes "What is the capital of Australia?" a refusal;
-* answer type: a "when" question wants a date or year, "how many" a number, "who" a name;
-* the passage: its retrieval score relative to the best passage's.
-The best sentence's score is the answer's confidence; below ``REFUSAL_THRESHOLD`` (calibrated on
-``questions/shipped-corpus.jsonl``, see README) the answer is a refusal.
+qa's own answer model (``qa.models.reader``) reads each of the top passages with the question
+and gives, per passage, the calibrated probability that it answers and the best answer words.
+* The answer is the sentence holding the best answer words of the most probable passage: ``[1]``.
+  More sentences are added only when they answer too (another passage above the threshold, whose
+  answer words lie in a different sentence), never as filler; at most ``MAX_SENTENCES``.
+* A sentence is a candidate only when it reads as a sentence: headings, wiki/markup lines, table
+  separators, bullet fragments and navigation boilerplate are context, never quotes. When the
+  model's best words fall in such a line, its next best words that lie in a sentence are used.
+* ``Answer.confidence`` is the model's calibrated probability (Platt scaling on held-out
+  articles, see the model card); below the card's threshold the answer is a refusal.
+* The short answer (``Answer.answer_span``): the answer words themselves, given first when the
+  model is confident and they are shorter than their sentence.
 """
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa.chunking import text_units
 from qa.store import lexical_query_tokens
-from qa.types import Answer, Citation, Hit
+from qa.types import Answer, AnswerSpan, Citation, Hit
 
 if TYPE_CHECKING:
-    from qa.retrieval import Retriever
+    from qa.models.reader import Reader
 
-REFUSAL_THRESHOLD = 0.46  # midpoint of the gap seen in calibration (README "Answer quality")
 MAX_SENTENCES = 3
-MEANING_WEIGHT, LEXICAL_WEIGHT, TYPE_WEIGHT, PASSAGE_WEIGHT = 0.40, 0.40, 0.10, 0.10
+MAX_PASSAGES_READ = 5
+MIN_WORDS = 4
 
-_MONTHS = r"(?:January|February|March|April|May|June|July|August|September|October|November|December)"
-_DATE = re.compile(rf"\b(?:\d{{1,2}}\s+{_MONTHS}(?:\s+\d{{4}})?|{_MONTHS}\s+\d{{1,2}}(?:,\s*\d{{4}})?|{_MONTHS}\s+\d{{4}}|(?:1[5-9]|20)\d\d(?:s)?|\d{{1,2}}/\d{{1,2}}/\d{{2,4}})\b")
-_NUMBER = re.compile(r"\b\d[\d,.]*\b|\b(?:one|two|three|four|five|six|seven|eight|nine|ten|eleven|twelve|twenty|thirty|forty|fifty|sixty|seventy|eighty|ninety|hundred|thousand|million)\b", re.I)
-_NAME = re.compile(r"\b[A-Z][a-z]+(?:\s+[A-Z][a-z]+)+\b")
-_PLACE = re.compile(rf"\b(?:in|at|to|from)\s+(?:the\s+)?[A-Z][a-z]+|\b{_MONTHS}\b")
+REFUSAL_TEXT = ("The documents don't say. I found nothing in the corpus that answers this; "
+                "the closest matches are listed below, and they do not answer the question.")
 
-
-def answer_type(question: str) -> re.Pattern[str] | None:
-    """What kind of string would answer the question, if the question says."""
-    q = question.lower()
-    if re.search(r"\bhow (many|much|old|long)\b|\bwhat (number|percentage|share)\b", q):
-        return _NUMBER
-    if re.search(r"\bwhen\b|\bwhat (year|date|month|day)\b|\bwhich (year|date|month)\b", q):
-        return _DATE
-    if re.search(r"^\s*who\b|\bwhich (person|leader|man|woman)\b", q):
-        return _NAME
-    if re.search(r"^\s*where\b", q):
-        return _PLACE
-    return None
+_MARKUP_LINE = re.compile(r"^\s*(?:=+.*=+|#{1,6}\s.*|[|+:\-\s=_*~`]+|!!!.*|\[\^?[^\]]+\]:\s*\S+.*)\s*$")
+_BULLET = re.compile(r"^\s*(?:[-*+\u2022\u25aa\u2013]|\d{1,3}[.)])\s+")
+_NAVIGATION = re.compile(r"(?:\s[|\u00bb\u203a>]\s.*){2,}|^\s*(?:home|menu|skip to|back to top|next|previous)\b", re.I)
+_SENTENCE_END = re.compile(r"[.!?:;)\"\u201d\u2019']\s*(?:\[\d+\])?\s*$")
 
 
-@dataclass(frozen=True)
-class _Candidate:
-    hit: Hit
-    start: int  # char offsets in the document
-    end: int
-    text: str
-    score: float
-    meaning: float
-    lexical: float
-
-
-class TermWeights:
-    """IDF of stemmed terms over the index's chunks, read from the BM25 index."""
-
-    def __init__(self, retriever: Retriever) -> None:
-        import numpy as np
-
-        bm25 = retriever.stored.lexical()
-        self.vocab: dict[str, int] = bm25.vocab_dict
-        self.df = np.diff(bm25.scores["indptr"])
-        self.n = max(1, int(bm25.scores["num_docs"]))
-        self.unknown = math.log(1 + self.n / 0.5)  # a term the corpus never uses
-
-    def idf(self, term: str) -> float:
-        tid = self.vocab.get(term)
-        df = int(self.df[tid]) if tid is not None and tid < len(self.df) else 0
-        return self.unknown if df == 0 else math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+def is_sentence(text: str) -> bool:
+    """Whether a unit of text can be quoted as an answer (see module docstring)."""
+    stripped = text.strip()
+    if len(stripped.split()) < MIN_WORDS or _MARKUP_LINE.match(stripped) or _NAVIGATION.search(stripped):
+        return False
+    if "\n" not in stripped and stripped.count("|") >= 2:  # a table row is data, not a claim
+        return False
+    # A bullet that is a fragment ("- International Meeting of ... Parties") names a thing; a
+    # bullet that is a whole sentence (ends like one, and is long enough) states something.
+    return not (_BULLET.match(stripped) and (not _SENTENCE_END.search(stripped) or len(stripped.split()) < 8))
 
 
 def key_terms(question: str) -> list[str]:
@@ -88,83 +61,62 @@ def key_terms(question: str) -> list[str]:
 _QUESTION_WORDS = {"what", "when", "where", "who", "whom", "which", "why", "how", "mani", "much",
                    "did", "doe", "do", "wa", "is", "ar", "were", "name", "tell", "say", "accord",
                    "mean", "meant", "defin", "explain", "describ", "document", "corpus", "text"}
-_PRONOUN = re.compile(r"\b(he|him|his|she|her|they|them|their|it|its)\b", re.I)
-_FOCUS = re.compile(r"\b(?:which|what)\s+(\w+)", re.I)
 
 
-def focus_term(question: str) -> str | None:
-    """The noun a "which X" / "what X" question asks for: it weighs triple, since the answer
-    must name an X."""
-    match = _FOCUS.search(question)
-    if not match:
-        return None
-    tokens = lexical_query_tokens(match.group(1))
-    if not tokens or tokens[0] in _QUESTION_WORDS or tokens[0] in _TYPE_NOUNS:
-        return None  # "which year" is an answer type (a date), not a term to look for
-    return tokens[0]
+@dataclass(frozen=True)
+class Candidate:
+    """One passage's answer: the sentence holding its best answer words (char offsets in the
+    document), the words themselves, and the model's calibrated probability."""
+
+    hit: Hit
+    start: int
+    end: int
+    text: str
+    span_start: int
+    span_end: int
+    probability: float
+    span_score: float
 
 
-_TYPE_NOUNS = {"year", "date", "month", "day", "time", "number", "percentag", "amount"}
+def _sentences(hit: Hit) -> list[tuple[int, int, str]]:
+    """Quotable sentences of a passage: (start, end) in the passage, stripped text."""
+    out = []
+    for s, e in text_units(hit.text):
+        raw = hit.text[s:e]
+        lead = len(raw) - len(raw.lstrip())
+        text = raw.strip()
+        if is_sentence(text):
+            out.append((s + lead, s + lead + len(text), text))
+    return out
 
 
-def _candidates(question: str, hits: list[Hit], retriever: Retriever, weights: TermWeights) -> list[_Candidate]:
-    terms = key_terms(question)
-    wanted = answer_type(question)
-    spans: list[tuple[Hit, int, int, str]] = []
-    before: dict[int, set[str]] = {}  # chunk id -> terms of the sentence just before the chunk
-    chunks = retriever.stored.chunks
-    for hit in hits:
-        previous = chunks[hit.chunk_id - 1].chunk if hit.chunk_id > 0 else None
-        if previous is not None and previous.path == hit.path and previous.start_char < hit.start_char:
-            units = [u for u in text_units(previous.text) if previous.start_char + u[1] <= hit.start_char]
-            if units:
-                before[hit.chunk_id] = set(lexical_query_tokens(previous.text[slice(*units[-1])]))
-        for s, e in text_units(hit.text):
-            text = hit.text[s:e]
-            lead = len(text) - len(text.lstrip())
-            text = text.strip()
-            if len(text.split()) < 4:  # headings and fragments answer nothing
-                continue
-            spans.append((hit, hit.start_char + s + lead, hit.start_char + s + lead + len(text), text))
-    if not spans:
+def candidates(question: str, hits: list[Hit], reader: Reader) -> list[Candidate]:
+    """The model's answer in each of the top passages, most probable first."""
+    read = hits[:MAX_PASSAGES_READ]
+    if not read:
         return []
-    vectors = retriever.embed_cached([question] + [t for *_, t in spans])
-    question_vector, sentence_vectors = vectors[0], vectors[1:]
-    cosines = sentence_vectors @ question_vector
-    context_terms = {h.chunk_id: set(lexical_query_tokens(" ".join((h.title, *h.heading_path)))) for h in hits}
-    sentence_terms = [set(lexical_query_tokens(t)) for *_, t in spans]
-    focus = focus_term(question)
-    best_passage = max(h.score for h in hits)
-    weight = {t: weights.idf(t) * (3.0 if t == focus else 1.0) for t in terms}
-    total = sum(weight.values()) or 1.0
-    candidates = []
-    for i, ((hit, start, end, text), cosine, own) in enumerate(zip(spans, cosines, sentence_terms, strict=True)):
-        # Terms only in the heading or title count half, and so do the previous sentence's terms
-        # when this one refers back to them by pronoun ("In 1984 he led ..."): cheap coreference.
-        inherited = set(context_terms[hit.chunk_id])
-        if _PRONOUN.search(text):
-            if i and spans[i - 1][0] is hit:
-                inherited |= sentence_terms[i - 1]
-            else:
-                inherited |= before.get(hit.chunk_id, set())
-        covered = sum(w * (1.0 if t in own else 0.5) for t, w in weight.items() if t in own | inherited)
-        lexical = covered / total
-        typed = 1.0 if wanted is None else (1.0 if wanted.search(text) else 0.0)
-        # The passage's own retrieval score, relative to the best passage: evidence too.
-        passage = hit.score / best_passage if best_passage > 0 else 0.0
-        score = (MEANING_WEIGHT * float(cosine) + LEXICAL_WEIGHT * lexical + TYPE_WEIGHT * typed
-                 + PASSAGE_WEIGHT * passage)
-        candidates.append(_Candidate(hit, start, end, text, score, float(cosine), lexical))
-    candidates.sort(key=lambda c: (-c.score, c.hit.rank, c.start))
-    return candidates
+    readings = reader.read(question, [h.text for h in read])
+    found = []
+    for hit, reading in zip(read, readings, strict=True):
+        sentences = _sentences(hit)
+        for span_start, span_end, score in reading.spans:
+            holder = next(((s, e, t) for s, e, t in sentences if s <= span_start and span_end <= e), None)
+            if holder is None:
+                continue  # words in a heading or fragment: try the model's next best words
+            s, e, text = holder
+            found.append(Candidate(hit, hit.start_char + s, hit.start_char + e, text,
+                                   hit.start_char + span_start, hit.start_char + span_end,
+                                   reading.probability, score))
+            break
+    found.sort(key=lambda c: (-c.probability, -c.span_score, c.hit.rank))
+    return found
 
 
-def _select(candidates: list[_Candidate]) -> list[_Candidate]:
-    """The best sentence and up to two more that are nearly as good and say something else."""
-    best = candidates[0]
-    chosen = [best]
-    for candidate in candidates[1:]:
-        if len(chosen) == MAX_SENTENCES or candidate.score < best.score - 0.05:
+def _select(found: list[Candidate], threshold: float) -> list[Candidate]:
+    """The best sentence, and others only when they answer too and say something else."""
+    chosen = [found[0]]
+    for candidate in found[1:]:
+        if len(chosen) == MAX_SENTENCES or candidate.probability < threshold:
             break
         overlaps = any(
             c.hit.path == candidate.hit.path and c.start < candidate.end and candidate.start < c.end
@@ -180,27 +132,38 @@ def _similar(a: str, b: str) -> bool:
     return len(wa & wb) / max(1, min(len(wa), len(wb))) > 0.8
 
 
-def _citation(n: int, c: _Candidate) -> Citation:
+def _citation(n: int, c: Candidate) -> Citation:
     offset = c.start - c.hit.start_char
     start_line = c.hit.start_line + c.hit.text.count("\n", 0, offset)
     end_line = start_line + c.text.count("\n")
     return Citation(n=n, path=c.hit.path, title=c.hit.title, start_line=start_line,
                     end_line=end_line, start_char=c.start, end_char=c.end, quote=c.text,
-                    score=round(c.score, 4), page=c.hit.page)
+                    score=round(c.probability, 4), page=c.hit.page)
 
 
-REFUSAL_TEXT = ("The documents don't say. I found nothing in the corpus that answers this; "
-                "the closest matches are listed below, and they do not answer the question.")
+def _short_answer(best: Candidate, span_threshold: float) -> AnswerSpan | None:
+    """The answer words, when the model is sure of them and they say less than the sentence."""
+    offset = best.span_start - best.hit.start_char
+    text = best.hit.text[offset:offset + best.span_end - best.span_start]
+    if (best.probability < span_threshold or not text.strip()
+            or len(text) >= 0.8 * (best.end - best.start)):
+        return None
+    return AnswerSpan(text=text, path=best.hit.path, start_char=best.span_start,
+                      end_char=best.span_end, citation=1)
 
 
-def compose(question: str, hits: list[Hit], retriever: Retriever, weights: TermWeights,
-            assumption: str | None = None, threshold: float = REFUSAL_THRESHOLD) -> Answer:
+def compose(question: str, hits: list[Hit], reader: Reader, assumption: str | None = None,
+            threshold: float | None = None) -> Answer:
     """Build the answer for ``question`` from ``hits`` (see module docstring)."""
-    candidates = _candidates(question, hits, retriever, weights)
-    confidence = candidates[0].score if candidates else 0.0
-    if not candidates or confidence < threshold:
+    threshold = reader.card.threshold if threshold is None else threshold
+    found = candidates(question, hits, reader)
+    confidence = found[0].probability if found else 0.0
+    if not found or confidence < threshold:
         return Answer(question, REFUSAL_TEXT, False, (), tuple(hits), confidence, assumption)
-    chosen = _select(candidates)  # best evidence first: [1] is always the strongest
+    chosen = _select(found, threshold)  # best evidence first: [1] is always the strongest
     citations = tuple(_citation(n, c) for n, c in enumerate(chosen, start=1))
+    span = _short_answer(chosen[0], reader.card.span_threshold)
     text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
-    return Answer(question, text, True, citations, tuple(hits), confidence, assumption)
+    if span is not None:
+        text = f"{' '.join(span.text.split())} \u2014 {text}"
+    return Answer(question, text, True, citations, tuple(hits), confidence, assumption, span)

@@ -6,9 +6,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from qa import loading, store
-from qa.answering import TermWeights, compose, key_terms
+from qa.answering import compose, key_terms
 from qa.embedding import Encoder, model_spec
 from qa.errors import QAError, QuestionError
 from qa.indexing import IndexProgress, IndexReport
@@ -16,6 +17,9 @@ from qa.indexing import build_index as _build_index
 from qa.retrieval import Retriever, query_encoder
 from qa.safety import markdown_literal
 from qa.types import Answer, Document, Hit
+
+if TYPE_CHECKING:
+    from qa.models.reader import Reader
 
 MAX_QUESTION_CHARS = 4000
 
@@ -54,7 +58,6 @@ class Index:
         self.stored = stored
         self._encoder_choice = encoder
         self._retriever: Retriever | None = None
-        self._weights: TermWeights | None = None
         self.notices: list[str] = []
 
     @property
@@ -92,14 +95,16 @@ class Index:
         return self.retriever.search(check_question(query), k=k, mode=mode)
 
     def answer(self, question: str, k: int = 5, mode: str = "hybrid", *,
-               search_query: str | None = None, assumption: str | None = None) -> Answer:
+               search_query: str | None = None, assumption: str | None = None,
+               threshold: float | None = None) -> Answer:
         """Answer ``question`` from the ``k`` best passages (found with ``search_query`` when a
-        follow-up was expanded)."""
+        follow-up was expanded). ``threshold`` overrides the answer model's refusal threshold
+        (a calibrated probability; 0 never refuses, which evaluation uses to trace the curve)."""
         question = check_question(question)
+        if threshold is not None and not 0.0 <= threshold <= 1.0:
+            raise QAError(f"threshold must be between 0 and 1, not {threshold}")
         hits = self.retriever.search(search_query or question, k=k, mode=mode)
-        if self._weights is None:
-            self._weights = TermWeights(self.retriever)
-        return compose(question, hits, self.retriever, self._weights, assumption)
+        return compose(question, hits, answer_model(), assumption, threshold)
 
     def document_path(self, path: str) -> Path:
         """Absolute path of a cited document; refuses paths that leave the corpus."""
@@ -135,6 +140,14 @@ class Index:
             if files.get(source.path, {}).get("sha256") != raw.sha256:
                 changed.append(source.path)
         return changed + sorted(set(files) - seen)
+
+
+def answer_model() -> Reader:
+    """qa's shipped answer model, loaded once per process (ModelNotInstalledError, with the way
+    to reinstall it, when it is missing or corrupt)."""
+    from qa.models.reader import shipped_reader
+
+    return shipped_reader()
 
 
 def open_index(index_dir: str | Path = "embeddings", encoder: str = "auto", verify: bool = True) -> Index:

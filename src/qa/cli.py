@@ -185,7 +185,12 @@ def search(query: str, index_dir: Path | None, k: int | None, mode: str | None, 
 def _print_answer(answer: Answer) -> None:
     if answer.assumption:
         click.echo(printable(f"({answer.assumption})"))
-    click.echo(printable(answer.text))
+    if answer.answer_span is not None:
+        # The short answer words lead the answer (see answering._short_answer): shown in bold.
+        head, _, rest = answer.text.partition(" \u2014 ")
+        click.echo(click.style(printable(head), bold=True) + " \u2014 " + printable(rest))
+    else:
+        click.echo(printable(answer.text))
     click.echo()
     if answer.grounded:
         for c in answer.citations:
@@ -283,6 +288,9 @@ def eval_questions(file: Path, index_dir: Path | None, k: int | None, mode: str 
     click.echo(f"answer contains expected      {metrics['answer_contains_expected']:.1%}")
     click.echo(f"first citation is evidence    {metrics['first_citation_is_evidence']:.1%}")
     click.echo(f"refused when unanswerable     {metrics['refusal_rate_unanswerable']:.1%}")
+    if metrics["near_domain"]:
+        click.echo(f"  near-domain ({metrics['near_domain']:>3})            {metrics['refusal_rate_near_domain']:.1%}")
+        click.echo(f"  off-topic ({metrics['off_topic']:>3})              {metrics['refusal_rate_off_topic']:.1%}")
     click.echo(f"false refusals (answerable)   {metrics['false_refusal_rate']:.1%}")
     yes = sorted(r.confidence for r in report.results if r.answerable)
     no = sorted(r.confidence for r in report.results if not r.answerable)

@@ -22,6 +22,7 @@ class QuestionResult:
     id: str
     question: str
     answerable: bool
+    kind: str  # answerable | near (the corpus nearly says) | off-topic
     grounded: bool
     confidence: float
     contains_expected: bool
@@ -45,12 +46,18 @@ class QuestionReport:
         def share(items: list[QuestionResult], test: Callable[[QuestionResult], bool]) -> float:
             return round(sum(map(test, items)) / len(items), 4) if items else 0.0
 
+        near = [r for r in no if r.kind == "near"]
+        off_topic = [r for r in no if r.kind != "near"]
         return {
             "answerable": len(yes),
             "unanswerable": len(no),
+            "near_domain": len(near),
+            "off_topic": len(off_topic),
             "answer_contains_expected": share(yes, lambda r: r.contains_expected),
             "first_citation_is_evidence": share(yes, lambda r: r.evidence_first),
             "refusal_rate_unanswerable": share(no, lambda r: not r.grounded),
+            "refusal_rate_near_domain": share(near, lambda r: not r.grounded),
+            "refusal_rate_off_topic": share(off_topic, lambda r: not r.grounded),
             "false_refusal_rate": share(yes, lambda r: not r.grounded),
         }
 
@@ -63,6 +70,9 @@ class QuestionReport:
                 "threshold": round(t, 3),
                 "refused_unanswerable": round(sum(r.confidence < t for r in no) / max(1, len(no)), 4),
                 "false_refusals": round(sum(r.confidence < t for r in yes) / max(1, len(yes)), 4),
+                # answered and right: the answer does not change with the threshold, only
+                # whether it is given
+                "answered_right": round(sum(r.confidence >= t and r.contains_expected for r in yes) / max(1, len(yes)), 4),
             })
         return rows
 
@@ -99,6 +109,7 @@ def evaluate_questions(answer: Callable[[str], Any], records: Sequence[dict[str,
             id=str(record.get("id", i)),
             question=record["question"],
             answerable=bool(record["answerable"]),
+            kind="answerable" if record["answerable"] else str(record.get("kind", "off-topic")),
             grounded=result.grounded,
             confidence=result.confidence,
             contains_expected=result.grounded and any(e in text for e in expected),

@@ -125,6 +125,20 @@ class Citation(_Located):
 
 
 @dataclass(frozen=True)
+class AnswerSpan:
+    """The answer words inside citation ``citation``: ``document.text[start_char:end_char]``."""
+
+    text: str
+    path: str
+    start_char: int
+    end_char: int
+    citation: int = 1
+
+    def to_dict(self) -> dict[str, Any]:
+        return asdict(self)
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer: cited sentences, or (``grounded`` False) a refusal with the closest passages."""
 
@@ -133,8 +147,9 @@ class Answer:
     grounded: bool
     citations: tuple[Citation, ...]
     passages: tuple[Hit, ...]
-    confidence: float  # evidence strength the refusal threshold is applied to
+    confidence: float  # the answer model's calibrated probability that the passages answer
     assumption: str | None = None  # how a follow-up was read: "read as a follow-up to “…”"
+    answer_span: AnswerSpan | None = None  # the short answer words, when the model is sure of them
 
     def to_dict(self) -> dict[str, Any]:
         return {
@@ -143,6 +158,7 @@ class Answer:
             "grounded": self.grounded,
             "confidence": round(self.confidence, 4),
             "assumption": self.assumption,
+            "answer_span": self.answer_span.to_dict() if self.answer_span else None,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
         }

@@ -1,0 +1,159 @@
+"""The answer model on held-out SQuAD 2.0 articles, beside the cosine baseline, in one run.
+
+    python bench/answer_model.py [--skip-paragraphs] [--limit N] [--json FILE]
+
+1. Paragraph level (the question against its own paragraph): answer-sentence accuracy and ROC AUC
+   answerable vs unanswerable for the shipped model and for bi-encoder cosine (the sentence with
+   the highest cosine; its cosine as the answerability score), span exact match and F1.
+2. End to end through ``qa.ask``: the held-out articles as a corpus (one file per article),
+   every question asked; gold answer in the answer for answerable questions, refusals for
+   unanswerable ones at the shipped threshold, and the trade-off as the threshold moves.
+3. Speed: a warm ``qa.ask`` on the shipped corpus against a warm ``Index.search`` (the retrieval
+   it builds on) in the same run.
+The held-out articles are the ones the model card names (split by article in training).
+"""
+
+from __future__ import annotations
+
+import argparse
+import gzip
+import json
+import statistics
+import sys
+import time
+from pathlib import Path
+
+from _common import ROOT, SCRATCH
+
+sys.path.insert(0, str(ROOT / "training"))
+SHARED = ROOT.parent / "shared"
+
+
+def validation_articles() -> list[dict]:
+    from qa.models.reader import ARTIFACT_DIR
+
+    held = set(json.loads((ARTIFACT_DIR / "card.json").read_text())["data"]["validation"])
+    with gzip.open(SHARED / "train" / "squad20-dev-part.json.gz", "rt", encoding="utf-8") as handle:
+        return [a for a in json.load(handle)["data"] if a["title"] in held]
+
+
+def write_corpus(articles: list[dict], target: Path) -> None:
+    target.mkdir(parents=True, exist_ok=True)
+    for article in articles:
+        title = article["title"].replace("_", " ")
+        body = "\n\n".join(p["context"] for p in article["paragraphs"])
+        (target / f"{article['title']}.txt").write_text(f"{title}\n\n{body}\n", encoding="utf-8")
+
+
+def end_to_end(articles: list[dict], limit: int | None = None) -> dict:
+    from export_answer_model import normalise
+
+    import qa
+
+    corpus = SCRATCH / "squad-validation" / "corpus"
+    index_dir = SCRATCH / "squad-validation" / "index"
+    write_corpus(articles, corpus)
+    qa.build_index(corpus, index_dir)
+    index = qa.open_index(index_dir)
+    rows = []
+    questions = [(qa_, a) for a in articles for p in a["paragraphs"] for qa_ in p["qas"]]
+    if limit:
+        questions = questions[::max(1, len(questions) // limit)]
+    threshold = qa.answer_model().card.threshold
+    for record, _ in questions:
+        # threshold 0: the answer it would give, so the curve can be traced for every threshold
+        answer = index.answer(record["question"], threshold=0.0)
+        gold = [normalise(g["text"]) for g in record["answers"]]
+        text = normalise(answer.text)
+        rows.append({"answerable": not record["is_impossible"], "grounded": answer.confidence >= threshold,
+                     "confidence": answer.confidence,
+                     "right": bool(gold) and any(g and g in text for g in gold)})
+    return summarise(rows, threshold)
+
+
+def summarise(rows: list[dict], threshold: float) -> dict:
+    yes = [r for r in rows if r["answerable"]]
+    no = [r for r in rows if not r["answerable"]]
+    curve = []
+    for t in [i / 20 for i in range(21)]:
+        curve.append({"threshold": t,
+                      "answered_right": sum(r["confidence"] >= t and r["right"] for r in yes) / len(yes),
+                      "refused_unanswerable": sum(r["confidence"] < t for r in no) / len(no)})
+    return {"questions": len(rows), "answerable": len(yes), "unanswerable": len(no), "threshold": threshold,
+            "answered_right": sum(r["grounded"] and r["right"] for r in yes) / len(yes),
+            "refused_unanswerable": sum(not r["grounded"] for r in no) / len(no),
+            "false_refusals": sum(not r["grounded"] for r in yes) / len(yes),
+            "curve": curve, "rows": rows}
+
+
+def choose_threshold(rows: list[dict]) -> float:
+    """The operating point: the threshold that maximises the mean of answered-right (answerable)
+    and refused (unanswerable), on the validation articles."""
+    best = max((t / 100 for t in range(5, 96)), key=lambda t: (
+        sum(r["confidence"] >= t and r["right"] for r in rows if r["answerable"]) / max(1, sum(r["answerable"] for r in rows))
+        + sum(r["confidence"] < t for r in rows if not r["answerable"]) / max(1, sum(not r["answerable"] for r in rows)),
+        -abs(t - 0.5)))
+    return round(best, 2)
+
+
+def speed(rounds: int = 30) -> dict:
+    import qa
+
+    index = qa.open_index(ROOT / "embeddings")
+    questions = [json.loads(line)["question"] for line in (ROOT / "questions" / "shipped-corpus.jsonl").read_text().splitlines()[:rounds]]
+    index.answer(questions[0])  # warm: model loaded, caches filled
+    ask, search = [], []
+    for q in questions:  # alternate, so the machine's noise falls on both
+        t = time.perf_counter()
+        index.search(q)
+        search.append(time.perf_counter() - t)
+        t = time.perf_counter()
+        index.answer(q)
+        ask.append(time.perf_counter() - t)
+    return {"ask_p50_s": statistics.median(ask), "ask_p95_s": sorted(ask)[int(0.95 * (len(ask) - 1))],
+            "search_p50_s": statistics.median(search), "ratio": statistics.median(ask) / statistics.median(search)}
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--skip-paragraphs", action="store_true")
+    parser.add_argument("--limit", type=int, default=None, help="ask only about N questions end to end")
+    parser.add_argument("--json", type=Path, default=None)
+    args = parser.parse_args()
+    articles = validation_articles()
+    out: dict = {"articles": [a["title"] for a in articles]}
+    if not args.skip_paragraphs:
+        from export_answer_model import validate
+        from sentence_transformers import SentenceTransformer
+
+        import qa
+        from qa.embedding import model_spec
+
+        st = SentenceTransformer(str(model_spec().directory()), device="cpu")
+        figures = validate(qa.answer_model(), articles,
+                           lambda texts: st.encode(texts, batch_size=64, normalize_embeddings=True))
+        figures.pop("rows")
+        out["paragraph_level"] = figures
+        m, c = figures["model"], figures["cosine"]
+        print(f"paragraph level, {figures['questions']} questions ({figures['answerable']} answerable):")
+        print(f"  answer-sentence accuracy  model {m['sentence_accuracy']:.3f}  cosine {c['sentence_accuracy']:.3f}")
+        print(f"  ROC AUC answerable        model {m['auc']:.3f}  cosine {c['auc']:.3f}")
+        print(f"  span exact match {m['span_exact_match']:.3f}  F1 {m['span_f1']:.3f}")
+    e2e = end_to_end(articles, args.limit)
+    out["end_to_end"] = {k: v for k, v in e2e.items() if k != "rows"}
+    print(f"end to end through qa.ask, {e2e['questions']} questions, threshold {e2e['threshold']:.2f}:")
+    print(f"  answerable: gold answer in the answer {e2e['answered_right']:.3f} (false refusals {e2e['false_refusals']:.3f})")
+    print(f"  unanswerable refused {e2e['refused_unanswerable']:.3f}")
+    print("  threshold  answered-right  refused-unanswerable")
+    for row in e2e["curve"][::2]:
+        print(f"  {row['threshold']:.2f}       {row['answered_right']:.3f}           {row['refused_unanswerable']:.3f}")
+    out["speed"] = speed()
+    s = out["speed"]
+    print(f"warm answer p50 {s['ask_p50_s'] * 1000:.0f} ms (p95 {s['ask_p95_s'] * 1000:.0f} ms), "
+          f"search p50 {s['search_p50_s'] * 1000:.0f} ms: ratio {s['ratio']:.1f}")
+    if args.json:
+        args.json.write_text(json.dumps(out, indent=2))
+
+
+if __name__ == "__main__":
+    main()

