@@ -95,7 +95,10 @@ def candidates(question: str, hits: list[Hit], reader: Reader) -> list[Candidate
     read = hits[:MAX_PASSAGES_READ]
     if not read:
         return []
-    readings = reader.read(question, [h.text for h in read])
+    # The title and headings are part of what a passage is about ("it" in "When was it
+    # signed?" is the title's subject), so a specific named there is not missing.
+    readings = reader.read(question, [h.text for h in read],
+                           [" ".join((h.title, *h.heading_path, h.text)) for h in read])
     found = []
     for hit, reading in zip(read, readings, strict=True):
         sentences = _sentences(hit)

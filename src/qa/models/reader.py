@@ -18,6 +18,7 @@ from __future__ import annotations
 import hashlib
 import json
 import math
+import re
 import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -56,6 +57,7 @@ class Reading:
     logit: float  # the raw answer logit, before calibration
     spans: tuple[tuple[int, int, float], ...]  # best answer-word char spans in the passage, best first
     null_margin: float = 0.0  # best span's score minus the no-answer ([CLS]) span's score
+    missing: int = 0  # the question's specifics the passage never mentions (missing_specifics)
 
     @property
     def start(self) -> int:
@@ -125,6 +127,25 @@ def best_spans(start_logits: np.ndarray, end_logits: np.ndarray, window: Window,
     return out
 
 
+_NOT_NAMES = {"what", "when", "where", "who", "whom", "which", "why", "how", "i"}
+_SPECIFIC = re.compile(r"\b\d[\d,.]*\d\b|\b\d\b|\b[A-Z][\w'-]*[a-z][\w'-]*\b")
+_WORDS = re.compile(r"[\w'-]+")
+
+
+def missing_specifics(question: str, passage: str) -> int:
+    """How many of the question's specifics (numbers, years, capitalised names) the passage never
+    mentions: "How many parties had signed it by 2007?" against a passage without "2007" asks
+    about something the passage does not cover. The first word of the question is not a name."""
+    words = {w.lower().strip("'-.,") for w in _WORDS.findall(passage)}
+    count = 0
+    for match in _SPECIFIC.finditer(question):
+        term = match.group(0).lower().strip("'-.,")
+        if match.start() == 0 or term in _NOT_NAMES:
+            continue
+        count += term not in words
+    return count
+
+
 def file_sha256(path: Path) -> str:
     digest = hashlib.sha256()
     with path.open("rb") as handle:
@@ -156,7 +177,9 @@ class Card:
     onnx_file: str
     onnx_sha256: str
     base_model_sha256: str
-    calibration: tuple[float, float]  # Platt scaling: p = sigmoid(a * logit + b)
+    features: tuple[str, ...]  # what the calibration reads: "logit", "margin", "missing"
+    weights: tuple[float, ...]  # p = sigmoid(weights . features + bias), fitted on held-out articles
+    bias: float
     threshold: float  # refusal threshold on the calibrated probability
     span_threshold: float  # show the short answer only at or above this probability
 
@@ -170,7 +193,9 @@ def load_card(directory: Path) -> Card:
             onnx_file=str(runtime["onnx_file"]),
             onnx_sha256=str(runtime["onnx_sha256"]),
             base_model_sha256=str(runtime["base_model_sha256"]),
-            calibration=(float(runtime["calibration"][0]), float(runtime["calibration"][1])),
+            features=tuple(str(f) for f in runtime["calibration"]["features"]),
+            weights=tuple(float(w) for w in runtime["calibration"]["weights"]),
+            bias=float(runtime["calibration"]["bias"]),
             threshold=float(runtime["threshold"]),
             span_threshold=float(runtime["span_threshold"]),
         )
@@ -210,9 +235,9 @@ class Reader:
                                             providers=["CPUExecutionProvider"])
         self.sha256 = self.card.onnx_sha256
 
-    def probability(self, logit: float) -> float:
-        a, b = self.card.calibration
-        return 1.0 / (1.0 + math.exp(-(a * logit + b)))
+    def probability(self, features: dict[str, float]) -> float:
+        z = self.card.bias + sum(w * features[f] for f, w in zip(self.card.features, self.card.weights, strict=True))
+        return 1.0 / (1.0 + math.exp(-max(-60.0, min(60.0, z))))
 
     def run(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start logits, end logits and answer logits for a batch of windows (padded)."""
@@ -231,8 +256,11 @@ class Reader:
             "inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": types})
         return start, end, answer.reshape(-1)
 
-    def read(self, question: str, passages: Sequence[str], batch_size: int = 8) -> list[Reading]:
-        """One ``Reading`` per passage: its best window's answer probability and answer words."""
+    def read(self, question: str, passages: Sequence[str], contexts: Sequence[str] | None = None,
+             batch_size: int = 8) -> list[Reading]:
+        """One ``Reading`` per passage: its best window's answer probability and answer words.
+        ``contexts`` (default: the passages) is what each passage is about, for ``missing``."""
+        contexts = passages if contexts is None else contexts
         windows: list[tuple[int, Window]] = [
             (p, w) for p, text in enumerate(passages) for w in encode(self.tok, question, text)]
         best: dict[int, Reading] = {}
@@ -244,7 +272,9 @@ class Reader:
                 logit = float(answers[row])
                 spans = tuple(best_spans(starts[row], ends[row], w))
                 margin = spans[0][2] - float(starts[row][0] + ends[row][0])
-                reading = Reading(self.probability(logit), logit, spans, margin)
+                missing = missing_specifics(question, contexts[p])
+                features = {"logit": logit, "margin": margin, "missing": float(missing)}
+                reading = Reading(self.probability(features), logit, spans, margin, missing)
                 if p not in best or (reading.logit, reading.span_score) > (best[p].logit, best[p].span_score):
                     best[p] = reading
         return [best[p] for p in range(len(passages))]
