@@ -15,7 +15,7 @@ from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
 from qa.retrieval import Retriever, query_encoder
 from qa.safety import markdown_literal
-from qa.types import Answer, Document, Hit
+from qa.types import Answer, Document, Hit, Manifest
 
 MAX_QUESTION_CHARS = 4000
 
@@ -62,16 +62,16 @@ class Index:
         return self.stored.root
 
     @property
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         return self.stored.manifest
 
     @property
     def corpus(self) -> Path:
-        return Path(self.stored.manifest["corpus"])
+        return Path(self.stored.manifest.corpus)
 
     @property
     def model_name(self) -> str:
-        return str(self.stored.manifest["model"]["name"])
+        return self.stored.manifest.model.name
 
     def __len__(self) -> int:
         return self.stored.size
@@ -113,15 +113,15 @@ class Index:
             document, _ = loading.load(source)
         except loading.SkipFile as exc:
             raise QAError(f"cannot open {path}: {exc}") from exc
-        indexed = self.manifest.get("files", {}).get(path, {})
-        return document, indexed.get("sha256") == document.sha256
+        indexed = self.manifest.files.get(path)
+        return document, indexed is not None and indexed.sha256 == document.sha256
 
     def stale_files(self, corpus: Path | None = None) -> list[str]:
         """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since
         the index was built. Reads every file: cheap for the folders qa is meant for."""
 
-        files = self.manifest.get("files", {})
-        skipped = {p for p, _ in self.manifest.get("skipped", [])}
+        files = self.manifest.files
+        skipped = {p for p, _ in self.manifest.skipped}
         changed = []
         seen = set()
         for source in loading.scan(corpus or self.corpus):
@@ -132,7 +132,8 @@ class Index:
                 raw = loading.read_bytes(source)
             except loading.SkipFile:
                 continue
-            if files.get(source.path, {}).get("sha256") != raw.sha256:
+            indexed = files.get(source.path)
+            if indexed is None or indexed.sha256 != raw.sha256:
                 changed.append(source.path)
         return changed + sorted(set(files) - seen)
 
@@ -182,7 +183,7 @@ class Conversation:
         """The conversation with every answer's citations, as Markdown."""
         md = markdown_literal  # questions, answers, titles, quotes and paths are all untrusted
         out = ["# qa conversation", ""]
-        corpus = self.index.manifest.get("corpus", "")
+        corpus = self.index.manifest.corpus
         out += [f"Corpus: {md(corpus)} · model: {md(self.index.model_name)}", ""]
         for number, turn in enumerate(self.turns, start=1):
             answer = turn.answer

@@ -12,7 +12,7 @@ import shutil
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Protocol
+from typing import Protocol
 
 from qa import loading, store
 from qa.chunking import ChunkerSettings, chunk_document
@@ -28,6 +28,7 @@ from qa.embedding import (
     probe_cosines,
 )
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError, QAError
+from qa.types import ChunkRecord, ExportRecord, FileRecord, Manifest, ModelRecord
 
 
 class IndexProgress(Protocol):
@@ -73,7 +74,7 @@ def _fresh_start(index_dir: Path, spec_name: str, chunker: ChunkerSettings, rebu
     except (IndexCorruptError, IndexMismatchError) as exc:
         notices.append(f"rebuilding from scratch: {exc}")
         return None
-    if old.manifest.get("chunker") != chunker.to_dict():
+    if old.manifest.chunker != chunker.to_dict():
         notices.append("chunker settings changed: re-chunking every file")
         return None
     return old
@@ -115,7 +116,7 @@ def build_index(
     notices: list[str] = []
     with store.lock(index_dir):
         old = _fresh_start(index_dir, spec.name, chunker, rebuild, notices)
-        old_files: dict[str, Any] = old.manifest.get("files", {}) if old else {}
+        old_files: dict[str, FileRecord] = old.manifest.files if old else {}
         old_rows: dict[str, list[int]] = {}
         by_hash: dict[str, int] = {}
         if old:
@@ -124,8 +125,8 @@ def build_index(
                 by_hash.setdefault(stored.text_hash, row)
 
         # Each entry: (stored chunk, old row to reuse or None).
-        plan: list[tuple[store.StoredChunk, int | None]] = []
-        files: dict[str, Any] = {}
+        plan: list[tuple[ChunkRecord, int | None]] = []
+        files: dict[str, FileRecord] = {}
         indexed: list[str] = []
         reused: list[str] = []
         skipped: list[tuple[str, str]] = []
@@ -137,7 +138,7 @@ def build_index(
                 raw = loading.read_bytes(source)
                 warnings.extend((source.path, w) for w in raw.warnings)
                 previous = old_files.get(source.path)
-                if previous and previous["sha256"] == raw.sha256 and source.path in old_rows:
+                if previous and previous.sha256 == raw.sha256 and source.path in old_rows:
                     assert old is not None
                     plan.extend((old.chunks[row], row) for row in old_rows[source.path])
                     files[source.path] = previous
@@ -153,9 +154,8 @@ def build_index(
                 continue
             for chunk in chunks:
                 h = store.text_hash(chunk.embedding_text())
-                plan.append((store.StoredChunk(chunk, h), by_hash.get(h)))
-            files[source.path] = {"sha256": raw.sha256, "bytes": len(raw.data), "title": document.title,
-                                  "chunks": len(chunks)}
+                plan.append((ChunkRecord(chunk, h), by_hash.get(h)))
+            files[source.path] = FileRecord(raw.sha256, len(raw.data), document.title, len(chunks))
             indexed.append(source.path)
 
         if not files:
@@ -170,7 +170,7 @@ def build_index(
             old is not None
             and not indexed
             and not removed
-            and old.manifest.get("skipped") == [list(s) for s in skipped]
+            and old.manifest.skipped == tuple(skipped)
             and (onnx_info is not None or not export)
         )
         if unchanged:
@@ -200,7 +200,7 @@ def build_index(
         active: Encoder | None = None
         if pending:
             if encoder != "torch" and onnx_info:
-                active = _export_encoder(encoder, index_dir / store.MODELS_DIR / onnx_info["file"], notices)
+                active = _export_encoder(encoder, index_dir / store.MODELS_DIR / onnx_info.file, notices)
             if active is None:
                 progress.stage("loading model")
                 torch_encoder = torch_encoder or TorchEncoder(spec)
@@ -212,16 +212,15 @@ def build_index(
             progress.stage("exporting ONNX model for fast queries")
             onnx_info = ensure_onnx(index_dir, torch_encoder, notices)
 
-        manifest = {
-            "model": {"name": spec.name, "dim": spec.dim, "max_seq_length": spec.max_seq_length,
-                      "package": spec.pip_name},
-            "chunker": chunker.to_dict(),
-            "corpus": str(corpus.resolve()),
-            "files": files,
-            "skipped": [list(s) for s in skipped],
-            "counts": {"files": len(files), "skipped": len(skipped)},
-            "onnx": onnx_info,
-        }
+        manifest = Manifest(
+            model=ModelRecord(spec.name, spec.dim, spec.max_seq_length, spec.pip_name),
+            chunker=chunker.to_dict(),
+            corpus=str(corpus.resolve()),
+            files=files,
+            skipped=tuple(skipped),
+            counts={"files": len(files), "skipped": len(skipped)},
+            onnx=onnx_info,
+        )
         progress.stage("writing index")
         generation = store.write_generation(index_dir, [p for p, _ in plan], vectors, manifest)
     return IndexReport(
@@ -250,23 +249,25 @@ def _export_encoder(kind: str, onnx_path: Path, notices: list[str]) -> Encoder:
     return candidate
 
 
-def _onnx_info(index_dir: Path, old: store.StoredIndex | None, model_name: str) -> dict[str, Any] | None:
+def _onnx_info(index_dir: Path, old: store.StoredIndex | None, model_name: str) -> ExportRecord | None:
     """The committed generation's ONNX record, if its file is still there and intact. Read even
     when rebuilding: re-embedding every chunk does not call for a new export."""
     if old is not None:
-        manifest = old.manifest
+        info = old.manifest.onnx
     else:
         try:
             generation = store.current_generation(index_dir)
-            manifest = store.read_manifest(generation) if generation else {}
+            if generation is None:
+                return None
+            manifest = store.read_manifest(generation)
             store.check_compatible(manifest, model_name)
         except QAError:  # corrupt or another model: export afresh
             return None
-    info = manifest.get("onnx")
-    return dict(info) if info and store.export_intact(index_dir, info) else None
+        info = manifest.onnx
+    return info if info and store.export_intact(index_dir, info) else None
 
 
-def ensure_onnx(index_dir: Path, reference: TorchEncoder | None, notices: list[str]) -> dict[str, Any] | None:
+def ensure_onnx(index_dir: Path, reference: TorchEncoder | None, notices: list[str]) -> ExportRecord | None:
     """Export the model to ONNX and verify it against sentence-transformers on the probe set.
 
     Returns the manifest record, or None (with a notice) when export or verification fails, in
@@ -288,6 +289,5 @@ def ensure_onnx(index_dir: Path, reference: TorchEncoder | None, notices: list[s
         notices.append(f"ONNX export rejected (probe cosine {worst:.6f} < {MIN_PROBE_COSINE}); queries will use sentence-transformers")
         target.unlink(missing_ok=True)
         return None
-    return {"file": name, "sha256": store.checksum(target)["sha256"], "min_probe_cosine": round(worst, 7),
-            "probes": len(cosines)}
+    return ExportRecord(name, store.checksum(target).sha256, round(worst, 7), len(cosines))
 

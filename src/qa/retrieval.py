@@ -40,7 +40,8 @@ def query_encoder(stored: StoredIndex, choice: str = "auto", notices: list[str] 
     notices = notices if notices is not None else []
     path = stored.onnx_path
     if choice in ("auto", "onnx") and path is not None:
-        if export_intact(stored.root, stored.manifest["onnx"]):
+        assert stored.manifest.onnx is not None  # onnx_path is set only when it is
+        if export_intact(stored.root, stored.manifest.onnx):
             try:
                 return OnnxEncoder(path)
             except Exception as exc:  # a corrupt export only costs speed

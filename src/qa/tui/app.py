@@ -358,7 +358,7 @@ class QAApp(App[None]):
         corpus = index.corpus
         with contextlib.suppress(ValueError):
             corpus = corpus.relative_to(Path.cwd())
-        self._set_info(f"qa · {corpus} · {len(index.manifest.get('files', {}))} files · "
+        self._set_info(f"qa · {corpus} · {len(index.manifest.files)} files · "
                        f"{len(index)} chunks · {model} ({encoder}) · {self.settings.mode}")
         for notice in index.notices:
             self.notify(notice, severity="warning", markup=False)
