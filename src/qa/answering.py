@@ -14,13 +14,12 @@ The best sentence's score is the answer's confidence; below ``REFUSAL_THRESHOLD`
 
 from __future__ import annotations
 
-import math
 import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa.chunking import text_units
-from qa.store import lexical_query_tokens
+from qa.lexical import query_tokens as lexical_query_tokens
 from qa.types import Answer, Citation, Hit
 
 if TYPE_CHECKING:
@@ -66,18 +65,7 @@ class TermWeights:
     """IDF of stemmed terms over the index's chunks, read from the BM25 index."""
 
     def __init__(self, retriever: Retriever) -> None:
-        import numpy as np
-
-        bm25 = retriever.stored.lexical()
-        self.vocab: dict[str, int] = bm25.vocab_dict
-        self.df = np.diff(bm25.scores["indptr"])
-        self.n = max(1, int(bm25.scores["num_docs"]))
-        self.unknown = math.log(1 + self.n / 0.5)  # a term the corpus never uses
-
-    def idf(self, term: str) -> float:
-        tid = self.vocab.get(term)
-        df = int(self.df[tid]) if tid is not None and tid < len(self.df) else 0
-        return self.unknown if df == 0 else math.log(1 + (self.n - df + 0.5) / (df + 0.5))
+        self.idf = retriever.stored.lexical().idf
 
 
 def key_terms(question: str) -> list[str]:

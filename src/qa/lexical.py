@@ -38,25 +38,36 @@ def query_tokens(text: str) -> list[str]:
 def save(directory: Path, texts: list[str]) -> list[Path]:
     """Index ``texts`` (row i = text i) into the new folder ``directory``; returns its files
     (the caller makes them durable and checksums them)."""
-    import bm25s
-
     directory.mkdir()
-    retriever = bm25s.BM25()
-    retriever.index(tokens(texts), show_progress=False)
-    retriever.save(str(directory), allow_pickle=False, show_progress=False)
+    LexicalIndex.from_tokens(tokens(texts))._bm25.save(str(directory), allow_pickle=False,
+                                                       show_progress=False)
     return sorted(directory.iterdir())
 
 
 class LexicalIndex:
-    """A saved BM25 index: per-row scores for a query, and the statistics of a term."""
+    """A BM25 index: per-row scores for a query, and the statistics of a term."""
 
-    def __init__(self, directory: Path) -> None:
+    @classmethod
+    def load(cls, directory: Path) -> LexicalIndex:
         import bm25s
+
+        return cls(bm25s.BM25.load(str(directory), allow_pickle=False, load_corpus=False,
+                                   show_progress=False))
+
+    @classmethod
+    def from_tokens(cls, rows: list[list[str]]) -> LexicalIndex:
+        """An index of already analysed rows (see ``tokens``), held in memory."""
+        import bm25s
+
+        bm25 = bm25s.BM25()
+        bm25.index(rows, show_progress=False)
+        return cls(bm25)
+
+    def __init__(self, bm25: Any) -> None:
         import numpy as np
 
-        self._bm25 = bm25s.BM25.load(str(directory), allow_pickle=False, load_corpus=False,
-                                     show_progress=False)
-        self._vocab: dict[str, int] = self._bm25.vocab_dict
+        self._bm25 = bm25
+        self._vocab: dict[str, int] = bm25.vocab_dict
         # The score matrix is CSC with one column per term: a column's length is its df.
         self._df = np.diff(self._bm25.scores["indptr"])
         self.num_docs = max(1, int(self._bm25.scores["num_docs"]))

@@ -10,7 +10,7 @@ Layout of ``embeddings/``::
         vectors.faiss    FAISS index of L2-normalised vectors searched by inner product
                          (so scores are cosine similarities)
         lexical/         BM25 index (bm25s: .npy with allow_pickle=False and JSON)
-    models/              ONNX export of the model, shared by generations (sha256 in manifest)
+    models/              ONNX export of the model, shared by generations (see encoder_policy)
     .lock                held (flock) by the one writer; records its PID
     .tmp-*               a generation being written; removed by the next writer if left over
 
@@ -25,7 +25,6 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
 import hashlib
 import json
 import os
@@ -36,7 +35,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from qa import __version__
+from qa import dense, lexical
+from qa._version import __version__
 from qa.errors import (
     REBUILD_HINT,
     IndexCorruptError,
@@ -46,7 +46,7 @@ from qa.errors import (
     QAError,
     UnsafePathError,
 )
-from qa.types import Checksum, ChunkRecord, ExportRecord, Manifest
+from qa.types import Checksum, ChunkRecord, Manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -57,17 +57,6 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
-MODELS_DIR = "models"
-# Above this many chunks an exact scan costs more than the rest of a query (18 ms at 100k, 175 ms
-# at 1M here), so the index becomes IVF: 4·sqrt(N) k-means lists, IVF_NPROBE of them searched.
-# Measured by bench/query_latency.py: recall@10 against exact 0.975 at 100k, 0.988 at 1M and
-# 0.976 on SciFact's real vectors, in under 2 ms (32 probes gave 0.947 on the real vectors);
-# building takes 5 s at 100k and about a minute at 1M. HNSW reached the same recall but took
-# twice as long to build, and the whole index is rebuilt on every update.
-ANN_THRESHOLD = 50_000
-IVF_NPROBE = 64
-IVF_MIN_POINTS_PER_LIST = 39  # below this FAISS's k-means has too little to go on
-IVF_TRAINING_POINTS_PER_LIST = 40
 
 
 def text_hash(text: str) -> str:
@@ -141,30 +130,7 @@ def _write_file(path: Path, data: bytes | Iterable[bytes]) -> Checksum:
 
 
 def _write_faiss(path: Path, index: Any) -> Checksum:
-    """The FAISS index written through a callback: serialize_index would first copy every
-    vector into one more array."""
-    import faiss
-
-    faiss_io: Any = faiss  # PyCallbackIOWriter is missing from FAISS's type stubs
-
-    def produce(write: Callable[[bytes], None]) -> None:
-        failures: list[BaseException] = []
-
-        def callback(piece: bytes) -> None:
-            try:
-                write(piece)
-            except BaseException as exc:  # FAISS turns it into a RuntimeError: keep the original
-                failures.append(exc)
-                raise
-
-        try:
-            faiss_io.write_index(index, faiss_io.PyCallbackIOWriter(callback))
-        except RuntimeError:
-            if failures:
-                raise failures[0] from None
-            raise
-
-    return _write_with(path, produce)
+    return _write_with(path, lambda write: dense.serialize(index, write))
 
 
 def checksum(path: Path) -> Checksum:
@@ -178,62 +144,14 @@ def checksum(path: Path) -> Checksum:
     return Checksum(digest.hexdigest(), size)
 
 
-def build_faiss(vectors: np.ndarray, ann_threshold: int | None = None) -> Any:
-    """Exact inner-product index, or IVF above ``ann_threshold`` (default ANN_THRESHOLD) rows.
-    Vectors are normalised, so inner product is cosine similarity."""
-    import faiss
-    import numpy as np
-
-    size, dim = vectors.shape
-    threshold = ANN_THRESHOLD if ann_threshold is None else ann_threshold
-    if size <= threshold:
-        index = faiss.IndexFlatIP(dim)
-        if size:
-            index.add(vectors)
-        return index
-    nlist = max(1, min(int(4 * size**0.5), size // IVF_MIN_POINTS_PER_LIST))
-    quantizer = faiss.IndexFlatIP(dim)
-    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    # A fixed sample keeps builds reproducible and training time bounded at any size.
-    sample_size = min(size, nlist * IVF_TRAINING_POINTS_PER_LIST)
-    sample = vectors[np.sort(np.random.default_rng(0).choice(size, sample_size, replace=False))]
-    ivf.train(sample)
-    ivf.add(vectors)
-    ivf.nprobe = min(IVF_NPROBE, nlist)
-    ivf.make_direct_map()  # reconstruct(row): hybrid scoring and vector reuse on update need it
-    return ivf
-
-
-@functools.cache
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def _lexical_tokens(texts: list[str]) -> list[list[str]]:
-    """Stemmed, stop-word-free tokens: the same analysis for the index, queries and answers."""
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False,
-                          show_progress=False)
-
-
-def lexical_query_tokens(text: str) -> list[str]:
-    return _lexical_tokens([text])[0]
-
-
-def _write_lexical(directory: Path, texts: list[str]) -> None:
-    import bm25s
-
-    directory.mkdir()
-    tokens = _lexical_tokens(texts)
-    retriever = bm25s.BM25()
-    retriever.index(tokens, show_progress=False)
-    retriever.save(str(directory), allow_pickle=False, show_progress=False)
-    for item in directory.iterdir():
+def _write_lexical(directory: Path, texts: list[str]) -> dict[str, Checksum]:
+    """The BM25 index in ``directory``, every file fsynced; returns their checksums."""
+    written = {}
+    for item in lexical.save(directory, texts):
         with _naming(item), open(item, "rb") as handle:
             os.fsync(handle.fileno())
+        written[f"{LEXICAL}/{item.name}"] = checksum(item)
+    return written
 
 
 def _generations(index_dir: Path) -> list[Path]:
@@ -275,7 +193,6 @@ def write_generation(
     On any error the temporary directory is removed and the error re-raised with the path; the
     committed generation is untouched.
     """
-    import faiss
     import numpy as np
 
     if len(chunks) != len(vectors):
@@ -290,11 +207,9 @@ def write_generation(
         data_files: dict[str, Checksum] = {}
         data_files[CHUNKS] = _write_file(tmp / CHUNKS, _chunk_lines(chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        index = build_faiss(vectors)
+        index = dense.build(vectors)
         data_files[VECTORS] = _write_faiss(tmp / VECTORS, index)
-        _write_lexical(tmp / LEXICAL, [s.chunk.embedding_text() for s in chunks] or [""])
-        for item in sorted((tmp / LEXICAL).iterdir()):
-            data_files[f"{LEXICAL}/{item.name}"] = checksum(item)
+        data_files.update(_write_lexical(tmp / LEXICAL, [s.chunk.embedding_text() for s in chunks] or [""]))
         manifest = replace(
             manifest,
             format_version=FORMAT_VERSION,
@@ -302,7 +217,7 @@ def write_generation(
             created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
             generation=final.name,
             counts={**manifest.counts, "chunks": len(chunks)},
-            faiss={"type": type(index).__name__, "metric": "inner_product", "version": faiss.__version__},
+            faiss=dense.describe(index),
             data_files=data_files,
         )
         _write_file(tmp / MANIFEST, json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode("utf-8"))
@@ -387,39 +302,21 @@ class StoredIndex:
     manifest: Manifest
     chunks: list[ChunkRecord]
     faiss_index: Any
-    _lexical: Any = None
+    _lexical: lexical.LexicalIndex | None = None
 
     @property
     def size(self) -> int:
         return len(self.chunks)
 
-    def lexical(self) -> Any:
+    def lexical(self) -> lexical.LexicalIndex:
         """The BM25 index, loaded on first use."""
         if self._lexical is None:
-            import bm25s
-
-            self._lexical = bm25s.BM25.load(str(self.generation / LEXICAL), allow_pickle=False,
-                                            load_corpus=False, show_progress=False)
+            self._lexical = lexical.LexicalIndex.load(self.generation / LEXICAL)
         return self._lexical
 
     def vectors(self) -> np.ndarray:
         """All vectors, row i for chunk i (used to reuse vectors on update)."""
-        import numpy as np
-
-        if self.faiss_index.ntotal == 0:
-            return np.zeros((0, self.manifest.model.dim), dtype=np.float32)
-        return self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal)
-
-    @property
-    def onnx_path(self) -> Path | None:
-        info = self.manifest.onnx
-        return self.root / MODELS_DIR / info.file if info else None
-
-
-def export_intact(index_dir: Path, info: ExportRecord) -> bool:
-    """Whether the ONNX export a manifest records is in ``models/`` with the recorded sha256."""
-    path = index_dir / MODELS_DIR / info.file
-    return path.is_file() and checksum(path).sha256 == info.sha256
+        return dense.vectors(self.faiss_index, self.manifest.model.dim)
 
 
 _corrupt = IndexCorruptError.because
@@ -475,7 +372,6 @@ def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> Stored
 
     Raises IndexMissingError (no committed generation), IndexCorruptError or IndexMismatchError.
     """
-    import faiss
     import numpy as np
 
     generation = current_generation(index_dir)
@@ -496,11 +392,7 @@ def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> Stored
                 chunks.append(record)
     except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _corrupt(f"{generation / CHUNKS} is malformed ({exc})") from exc
-    raw = np.fromfile(generation / VECTORS, dtype=np.uint8)
-    try:
-        faiss_index = faiss.deserialize_index(raw)
-    except RuntimeError as exc:
-        raise _corrupt(f"{generation / VECTORS} cannot be read by FAISS ({exc})") from exc
+    faiss_index = dense.load(np.fromfile(generation / VECTORS, dtype=np.uint8), str(generation / VECTORS))
     if faiss_index.ntotal != len(chunks):
         raise _corrupt(f"{faiss_index.ntotal} vectors but {len(chunks)} chunks")
     if faiss_index.d != manifest.model.dim:

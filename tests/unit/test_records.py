@@ -99,3 +99,11 @@ def test_manifest_wrong_type(path, bad):
     target[path[-1]] = bad
     with pytest.raises(IndexCorruptError, match="index corrupt"):
         Manifest.from_json(data)
+
+
+def test_public_api_names_all_resolve():
+    import qa
+
+    assert set(qa.__all__) == set(qa._HOME) | {"__version__"}
+    for name in qa.__all__:
+        assert getattr(qa, name) is not None, name

@@ -8,7 +8,7 @@ import qa
 from qa.answering import answer_type
 from qa.evaluation import evaluate_questions, read_questions
 
-from .conftest import CORPUS, QUESTIONS
+from ..conftest import CORPUS, QUESTIONS
 
 
 def quote_is_at_its_span(citation) -> bool:

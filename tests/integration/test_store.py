@@ -13,7 +13,7 @@ import numpy as np
 import pytest
 
 import qa
-from qa import store
+from qa import dense, store
 from qa.embedding import model_spec
 from qa.errors import (
     IndexCorruptError,
@@ -42,15 +42,15 @@ def test_ivf_index_above_the_threshold(monkeypatch, index_copy, shipped_index, c
     """Large corpora get an IVF index; here the threshold is lowered so the shipped corpus gets
     one. It must persist its probe count and row map, answer like the exact index (its lists
     are all probed at this size), and support updates (which reuse vectors by row)."""
-    monkeypatch.setattr(store, "ANN_THRESHOLD", 10)  # the shipped corpus has ~50 chunks
-    monkeypatch.setattr(store, "IVF_MIN_POINTS_PER_LIST", 5)
+    monkeypatch.setattr(dense, "ANN_THRESHOLD", 10)  # the shipped corpus has ~50 chunks
+    monkeypatch.setattr(dense, "IVF_MIN_POINTS_PER_LIST", 5)
     first = qa.build_index(corpus_copy, index_copy, rebuild=True)
     ivf_index = qa.open_index(index_copy)
     assert ivf_index.manifest.faiss["type"] == "IndexIVFFlat"
     import faiss
 
     ivf = faiss.extract_index_ivf(ivf_index.stored.faiss_index)
-    assert ivf.nprobe == min(store.IVF_NPROBE, ivf.nlist) and ivf.nlist > 1
+    assert ivf.nprobe == min(dense.IVF_NPROBE, ivf.nlist) and ivf.nlist > 1
     for query in ("When was the Pyongyang Declaration signed?", "songun military first", "Hu Yaobang"):
         for mode in ("dense", "hybrid"):
             assert [h.chunk_id for h in ivf_index.search(query, k=5, mode=mode)] == \
