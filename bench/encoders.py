@@ -29,16 +29,10 @@ def main() -> None:
     import numpy as np
 
     import qa
-    from qa.cli import _eval_cache
-    from qa.embedding import OnnxEncoder, OpenVinoEncoder, TorchEncoder
 
-    index = qa.open_index(_eval_cache(require_scifact()) / "index")
+    index = qa.open_index(qa.eval_cache_dir(require_scifact()) / "index")
     texts = [s.chunk.embedding_text() for s in index.stored.chunks[: args.texts]]
-    encoders = {
-        "torch": TorchEncoder(),
-        "onnx": OnnxEncoder(index.stored.onnx_path),
-        "openvino": OpenVinoEncoder(index.stored.onnx_path),
-    }
+    encoders = {kind: qa.load_encoder(kind, index) for kind in ("torch", "onnx", "openvino")}
     for encoder in encoders.values():
         encoder.encode(texts[:16])
     rates: dict[str, list[float]] = {name: [] for name in encoders}

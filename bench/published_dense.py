@@ -33,9 +33,8 @@ def main() -> None:
 
     import numpy as np
 
-    from qa.cli import _eval_cache
-    from qa.embedding import OpenVinoEncoder, TorchEncoder
-    from qa.evaluation import mean_metrics, ranking_metrics, read_beir
+    import qa
+    from qa import mean_metrics, ranking_metrics, read_beir
 
     scifact = require_scifact()
     queries, qrels = read_beir(scifact, args.split)
@@ -43,12 +42,12 @@ def main() -> None:
     doc_ids = [str(d["_id"]) for d in docs]
     texts = [f"{d.get('title', '')} {d['text']}".strip() for d in docs]
     if args.encoder == "torch":
-        encoder = TorchEncoder()
+        encoder = qa.load_encoder("torch")
     else:
-        exports = sorted((_eval_cache(scifact) / "index" / "models").glob("*.onnx"))
-        if not exports:
-            raise SystemExit("no ONNX export yet: run `qa eval ../shared/bench/scifact` first")
-        encoder = OpenVinoEncoder(exports[0])
+        try:
+            encoder = qa.load_encoder(args.encoder, qa.open_index(qa.eval_cache_dir(scifact) / "index"))
+        except qa.QAError as exc:
+            raise SystemExit(f"{exc}: run `qa eval ../shared/bench/scifact` first") from exc
     started = time.perf_counter()
     doc_vectors = encoder.encode(texts)
     query_ids = list(queries)

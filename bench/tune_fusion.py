@@ -24,11 +24,10 @@ def main() -> None:
     args = parser.parse_args()
 
     import qa
-    from qa.cli import _eval_cache
-    from qa.evaluation import evaluate_beir, read_beir
+    from qa import evaluate_beir, read_beir
 
     scifact = require_scifact()
-    index = qa.open_index(_eval_cache(scifact) / "index")
+    index = qa.open_index(qa.eval_cache_dir(scifact) / "index")
     queries, qrels = read_beir(scifact, args.split)
     print(f"{args.split}: {len(queries)} queries")
     for weight in args.weights:

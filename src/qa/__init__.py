@@ -6,36 +6,92 @@
     >>> index.search("When was the Pyongyang Declaration signed?", k=3)
     >>> answer = qa.ask("When was the Pyongyang Declaration signed?", index=index)
     >>> answer.text, answer.grounded, answer.citations
+
+Everything an interface (the CLI, the TUI, the benchmarks) needs is importable from here.
 """
 
 from __future__ import annotations
 
 from typing import TYPE_CHECKING, Any
 
-__version__ = "0.1.0"
-
-__all__ = [
-    "Answer", "AnswerSpan", "Chunk", "Citation", "Conversation", "Document", "Hit", "Index", "QAError",
-    "answer_model", "ask", "build_index", "open_index", "__version__",
-]
+from qa._version import __version__
 
 if TYPE_CHECKING:
-    from qa.api import Conversation, Index, answer_model, ask, build_index, open_index
-    from qa.errors import QAError
-    from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit
+    from qa.api import (
+        Conversation,
+        Index,
+        answer_model,
+        ask,
+        build_index,
+        check_question,
+        load_encoder,
+        open_index,
+        open_or_build,
+    )
+    from qa.config import ENCODERS as QUERY_ENCODERS
+    from qa.config import INDEX_ENCODERS, MODES, Settings, resolve_settings
+    from qa.embedding import Encoder, model_spec
+    from qa.errors import (
+        ConfigError,
+        CorpusError,
+        IndexCorruptError,
+        IndexLockedError,
+        IndexMismatchError,
+        IndexMissingError,
+        ModelNotInstalledError,
+        QAError,
+        QuestionError,
+        UnsafePathError,
+    )
+    from qa.evaluation import (
+        BeirReport,
+        QuestionReport,
+        QuestionResult,
+        eval_cache_dir,
+        evaluate_beir,
+        evaluate_questions,
+        materialize_beir_corpus,
+        mean_metrics,
+        ranking_metrics,
+        read_beir,
+        read_questions,
+    )
+    from qa.indexing import IndexProgress, IndexReport
+    from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit, Manifest
 
 _LAZY = {
-    "Conversation": "qa.api", "Index": "qa.api", "ask": "qa.api", "build_index": "qa.api",
-    "open_index": "qa.api", "QAError": "qa.errors", "Answer": "qa.types", "Chunk": "qa.types",
-    "Citation": "qa.types", "Document": "qa.types", "Hit": "qa.types", "AnswerSpan": "qa.types",
-    "answer_model": "qa.api",
+    "qa.api": ("Conversation", "Index", "answer_model", "ask", "build_index", "check_question", "load_encoder",
+               "open_index", "open_or_build"),
+    "qa.config": ("INDEX_ENCODERS", "MODES", "QUERY_ENCODERS", "Settings", "resolve_settings"),
+    "qa.embedding": ("Encoder", "model_spec"),
+    "qa.errors": ("ConfigError", "CorpusError", "IndexCorruptError", "IndexLockedError",
+                  "IndexMismatchError", "IndexMissingError", "ModelNotInstalledError", "QAError",
+                  "QuestionError", "UnsafePathError"),
+    "qa.evaluation": ("BeirReport", "QuestionReport", "QuestionResult", "eval_cache_dir",
+                      "evaluate_beir", "evaluate_questions", "materialize_beir_corpus",
+                      "mean_metrics", "ranking_metrics", "read_beir", "read_questions"),
+    "qa.indexing": ("IndexProgress", "IndexReport"),
+    "qa.types": ("Answer", "AnswerSpan", "Chunk", "Citation", "Document", "Hit", "Manifest"),
 }
+_HOME = {name: module for module, names in _LAZY.items() for name in names}
+_RENAMED = {"QUERY_ENCODERS": "ENCODERS"}
+
+__all__ = [
+    "Answer", "AnswerSpan", "BeirReport", "Chunk", "Citation", "ConfigError", "Conversation", "CorpusError",
+    "Document", "Encoder", "Hit", "INDEX_ENCODERS", "Index", "IndexCorruptError",
+    "IndexLockedError", "IndexMismatchError", "IndexMissingError", "IndexProgress", "IndexReport",
+    "MODES", "Manifest", "ModelNotInstalledError", "QAError", "QUERY_ENCODERS", "QuestionError",
+    "QuestionReport", "QuestionResult", "Settings", "UnsafePathError", "__version__", "answer_model", "ask",
+    "build_index", "check_question", "eval_cache_dir", "evaluate_beir", "evaluate_questions",
+    "load_encoder", "materialize_beir_corpus", "mean_metrics", "model_spec", "open_index", "open_or_build",
+    "ranking_metrics", "read_beir", "read_questions", "resolve_settings",
+]
 
 
 def __getattr__(name: str) -> Any:
     # Lazy: `import qa` (and `qa --help`) must not pay for numpy, FAISS or the model.
-    if name in _LAZY:
+    if name in _HOME:
         import importlib
 
-        return getattr(importlib.import_module(_LAZY[name]), name)
+        return getattr(importlib.import_module(_HOME[name]), _RENAMED.get(name, name))
     raise AttributeError(f"module 'qa' has no attribute {name!r}")

@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa.chunking import text_units
-from qa.store import lexical_query_tokens
+from qa.lexical import query_tokens as lexical_query_tokens
 from qa.types import Answer, AnswerSpan, Citation, Hit
 
 if TYPE_CHECKING:

@@ -1,22 +1,26 @@
-"""The Python API: the one place that wires the steps together. The CLI and the TUI call only
-this module (and ``qa.types``)."""
+"""The Python API: the one place that wires the steps together and the only policy layer. The
+CLI, the TUI and the benchmarks call only this (through ``qa``), ``qa.types`` and ``qa.errors``,
+plus ``qa.config`` for settings and ``qa.safety`` for showing untrusted text."""
 
 from __future__ import annotations
 
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa import loading, store
 from qa.answering import compose, key_terms
-from qa.embedding import Encoder, model_spec
-from qa.errors import QAError, QuestionError
+from qa.config import ENCODERS, check_encoder, check_k, check_mode
+from qa.embedding import Encoder, OnnxEncoder, OpenVinoEncoder, TorchEncoder, model_spec
+from qa.encoder_policy import export_path, query_encoder
+from qa.errors import ConfigError, CorpusError, IndexMissingError, QAError, QuestionError
 from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
-from qa.retrieval import Retriever, query_encoder
+from qa.retrieval import Retriever
 from qa.safety import markdown_literal
-from qa.types import Answer, Document, Hit
+from qa.types import Answer, Document, Hit, Manifest
 
 if TYPE_CHECKING:
     from qa.models.reader import Reader
@@ -26,8 +30,13 @@ MAX_QUESTION_CHARS = 4000
 
 def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
                 rebuild: bool = False, progress: IndexProgress | None = None,
-                encoder: str = "auto", export: bool = True) -> IndexReport:
+                encoder: str | Encoder = "auto", export: bool = True) -> IndexReport:
     """Index ``corpus_dir`` into ``index_dir`` incrementally and return what was done.
+
+    Args:
+        encoder: "auto", "openvino", "onnx" or "torch" (see README "Performance"), or an object
+            with ``kind``, ``spec`` and ``encode(texts, progress=None)`` returning normalised
+            float32 vectors (benchmarks and tests use a stand-in this way).
 
     Example:
         >>> report = qa.build_index("corpus", "embeddings")
@@ -54,27 +63,28 @@ def check_question(question: str) -> str:
 class Index:
     """An opened index: search it, or ask it questions (see ``qa.ask``)."""
 
-    def __init__(self, stored: store.StoredIndex, encoder: str = "auto") -> None:
+    def __init__(self, stored: store.StoredIndex, encoder: str | Encoder = "auto") -> None:
         self.stored = stored
         self._encoder_choice = encoder
         self._retriever: Retriever | None = None
         self.notices: list[str] = []
+        self.built: IndexReport | None = None  # set by open_or_build when it (re)built the index
 
     @property
     def root(self) -> Path:
         return self.stored.root
 
     @property
-    def manifest(self) -> dict:
+    def manifest(self) -> Manifest:
         return self.stored.manifest
 
     @property
     def corpus(self) -> Path:
-        return Path(self.stored.manifest["corpus"])
+        return Path(self.stored.manifest.corpus)
 
     @property
     def model_name(self) -> str:
-        return str(self.stored.manifest["model"]["name"])
+        return self.stored.manifest.model.name
 
     def __len__(self) -> int:
         return self.stored.size
@@ -82,17 +92,33 @@ class Index:
     @property
     def retriever(self) -> Retriever:
         if self._retriever is None:
-            encoder: Encoder = query_encoder(self.stored, self._encoder_choice, self.notices)
+            encoder = query_encoder(self.root, self.manifest, self._encoder_choice, self.notices)
             self._retriever = Retriever(self.stored, encoder)
         return self._retriever
+
+    @property
+    def encoder_kind(self) -> str:
+        """What embeds queries: "onnx", "torch" (or a stand-in's kind). Loads it if need be."""
+        return self.retriever.encoder.kind
+
+    @property
+    def export_path(self) -> Path | None:
+        """The verified ONNX export this index records, if any."""
+        record = self.manifest.onnx
+        return export_path(self.root, record) if record else None
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The ``k`` passages most relevant to ``query``, best first.
 
         Each hit has ``text``, ``path``, ``title``, ``start_line``, ``end_line``,
         ``start_char``, ``end_char``, ``score`` (and ``page`` for PDFs).
+
+        Raises:
+            QuestionError: the query is empty, binary or too long.
+            ConfigError: ``k`` is not from 1 to 1000, or ``mode`` not hybrid/dense/lexical.
         """
-        return self.retriever.search(check_question(query), k=k, mode=mode)
+        query = check_question(query)
+        return self.retriever.search(query, k=check_k(k), mode=check_mode(mode))
 
     def answer(self, question: str, k: int = 5, mode: str = "hybrid", *,
                search_query: str | None = None, assumption: str | None = None,
@@ -102,8 +128,8 @@ class Index:
         (a calibrated probability; 0 never refuses, which evaluation uses to trace the curve)."""
         question = check_question(question)
         if threshold is not None and not 0.0 <= threshold <= 1.0:
-            raise QAError(f"threshold must be between 0 and 1, not {threshold}")
-        hits = self.retriever.search(search_query or question, k=k, mode=mode)
+            raise ConfigError(f"threshold must be between 0 and 1, not {threshold}")
+        hits = self.retriever.search(search_query or question, k=check_k(k), mode=check_mode(mode))
         return compose(question, hits, answer_model(), assumption, threshold)
 
     def document_path(self, path: str) -> Path:
@@ -118,15 +144,15 @@ class Index:
             document, _ = loading.load(source)
         except loading.SkipFile as exc:
             raise QAError(f"cannot open {path}: {exc}") from exc
-        indexed = self.manifest.get("files", {}).get(path, {})
-        return document, indexed.get("sha256") == document.sha256
+        indexed = self.manifest.files.get(path)
+        return document, indexed is not None and indexed.sha256 == document.sha256
 
     def stale_files(self, corpus: Path | None = None) -> list[str]:
         """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since
         the index was built. Reads every file: cheap for the folders qa is meant for."""
 
-        files = self.manifest.get("files", {})
-        skipped = {p for p, _ in self.manifest.get("skipped", [])}
+        files = self.manifest.files
+        skipped = {p for p, _ in self.manifest.skipped}
         changed = []
         seen = set()
         for source in loading.scan(corpus or self.corpus):
@@ -137,7 +163,8 @@ class Index:
                 raw = loading.read_bytes(source)
             except loading.SkipFile:
                 continue
-            if files.get(source.path, {}).get("sha256") != raw.sha256:
+            indexed = files.get(source.path)
+            if indexed is None or indexed.sha256 != raw.sha256:
                 changed.append(source.path)
         return changed + sorted(set(files) - seen)
 
@@ -150,9 +177,71 @@ def answer_model() -> Reader:
     return shipped_reader()
 
 
-def open_index(index_dir: str | Path = "embeddings", encoder: str = "auto", verify: bool = True) -> Index:
-    """Open the committed index in ``index_dir`` (checksums verified)."""
+def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "auto",
+               verify: bool = True) -> Index:
+    """Open the committed index in ``index_dir`` (checksums verified).
+
+    Args:
+        encoder: query encoder, "auto" (the verified ONNX export, else torch), "onnx" or
+            "torch", or an Encoder object.
+
+    Raises:
+        IndexMissingError, IndexCorruptError, IndexMismatchError; ConfigError for ``encoder``.
+    """
+    if isinstance(encoder, str):
+        check_encoder(encoder, ENCODERS)
     return Index(store.open_stored(Path(index_dir), model_spec().name, verify=verify), encoder)
+
+
+def open_or_build(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
+                  progress: IndexProgress | None = None, encoder: str | Encoder = "auto",
+                  update: bool = True, rebuild: bool = False,
+                  announce: Callable[[str], None] | None = None) -> Index:
+    """Open the index, building it first when there is none, and (``update``) bringing it up
+    to date first when files of ``corpus_dir`` changed since it was built; ``rebuild``
+    re-embeds everything. ``announce`` is told why before a build starts. The returned index's
+    ``built`` is the build's report, or None when it was opened as it was.
+
+    Raises:
+        IndexMissingError: no index and no corpus folder to build it from.
+    """
+    corpus, index_dir = Path(corpus_dir), Path(index_dir)
+    reason = "rebuilding the index"
+    if not rebuild:
+        try:
+            index = open_index(index_dir, encoder=encoder)
+        except IndexMissingError as exc:
+            if not corpus.is_dir():
+                raise IndexMissingError(
+                    f"no index in {index_dir} and no corpus folder {corpus} to build it from: "
+                    "run `qa index CORPUS`"
+                ) from exc
+            reason = f"no index in {index_dir} yet: building it from {corpus}/ (first run)"
+        else:
+            stale = index.stale_files(corpus) if update and corpus.is_dir() else []
+            if not stale:
+                return index
+            reason = f"{len(stale)} file(s) changed since indexing: updating the index"
+    if not corpus.is_dir():
+        raise CorpusError(f"cannot rebuild: the corpus folder {corpus} does not exist")
+    if announce is not None:
+        announce(reason)
+    report = build_index(corpus, index_dir, rebuild=rebuild, progress=progress)
+    index = open_index(index_dir, encoder=encoder)
+    index.built = report
+    return index
+
+
+def load_encoder(kind: str, index: Index | None = None) -> Encoder:
+    """An encoder by name: "torch" (sentence-transformers), or "onnx" / "openvino" running the
+    verified export of ``index``. For benchmarks that compare encoders on the same texts."""
+    check_encoder(kind, ("torch", "onnx", "openvino"))
+    if kind == "torch":
+        return TorchEncoder()
+    path = index.export_path if index is not None else None
+    if path is None:
+        raise ConfigError(f"the {kind} encoder runs an index's ONNX export: give an index that has one")
+    return OnnxEncoder(path) if kind == "onnx" else OpenVinoEncoder(path)
 
 
 def ask(question: str, index: Index | str | Path = "embeddings", k: int = 5, mode: str = "hybrid") -> Answer:
@@ -195,7 +284,7 @@ class Conversation:
         """The conversation with every answer's citations, as Markdown."""
         md = markdown_literal  # questions, answers, titles, quotes and paths are all untrusted
         out = ["# qa conversation", ""]
-        corpus = self.index.manifest.get("corpus", "")
+        corpus = self.index.manifest.corpus
         out += [f"Corpus: {md(corpus)} · model: {md(self.index.model_name)}", ""]
         for number, turn in enumerate(self.turns, start=1):
             answer = turn.answer

@@ -1,4 +1,4 @@
-"""The command line: each command parses, calls ``qa.api``, prints. Library errors become a
+"""The command line: each command parses, calls the public API (``qa``), prints. Library errors become a
 one-line message and exit code 1; usage errors exit 2. Heavy imports happen inside commands so
 ``qa --help`` is instant."""
 
@@ -10,14 +10,12 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from qa.config import ENCODERS, INDEX_ENCODERS, MODES, Settings, resolve
-from qa.errors import IndexMissingError, QAError
+import qa
+from qa import INDEX_ENCODERS, MODES, QUERY_ENCODERS, QAError, Settings, resolve_settings
 from qa.safety import printable, safe_json
 
 if TYPE_CHECKING:
-    from qa.api import Index
-    from qa.indexing import IndexReport
-    from qa.types import Answer, Hit
+    from qa import Answer, Hit, Index, IndexReport
 
 index_dir_option = click.option("--index-dir", type=click.Path(path_type=Path), default=None,
                                 help="Index directory (default: embeddings/, or QA_INDEX_DIR).")
@@ -26,7 +24,7 @@ mode_option = click.option("--mode", type=click.Choice(MODES), default=None,
 k_option = click.option("-k", "k", type=click.IntRange(1, 1000), default=None,
                         help="Number of passages (default 5).")
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
-encoder_option = click.option("--encoder", type=click.Choice(ENCODERS), default=None,
+encoder_option = click.option("--encoder", type=click.Choice(QUERY_ENCODERS), default=None,
                               help="Query encoder: auto (ONNX when verified), onnx or torch.")
 
 
@@ -35,7 +33,8 @@ def _fail(exc: QAError) -> click.ClickException:
 
 
 class _RichProgress:
-    """Index progress on stderr: a bar for stages that know their size."""
+    """Index progress on stderr: a bar for stages that know their size. Shown from the first
+    stage on, so a run that builds nothing draws nothing."""
 
     def __init__(self) -> None:
         from rich.console import Console
@@ -51,14 +50,15 @@ class _RichProgress:
                                   MofNCompleteColumn(), TimeElapsedColumn(),
                                   console=Console(stderr=True), transient=False)
         self._task: Any = None
+        self._started = False
 
     def __enter__(self) -> _RichProgress:
-        self._progress.start()
         return self
 
     def __exit__(self, *exc: object) -> None:
-        self._finish_stage()
-        self._progress.stop()
+        if self._started:
+            self._finish_stage()
+            self._progress.stop()
 
     def _finish_stage(self) -> None:
         if self._task is not None:
@@ -66,6 +66,9 @@ class _RichProgress:
             self._progress.update(self._task, completed=total, total=total)
 
     def stage(self, name: str, total: int | None = None) -> None:
+        if not self._started:
+            self._progress.start()
+            self._started = True
         self._finish_stage()
         self._task = self._progress.add_task(name, total=total)
 
@@ -94,27 +97,24 @@ def _print_report(report: IndexReport) -> None:
 
 
 def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto") -> IndexReport:
-    from qa import api
-
     with _RichProgress() as progress:
-        report = api.build_index(settings.corpus, settings.index_dir, rebuild=rebuild,
-                                 progress=progress, encoder=encoder)
+        report = qa.build_index(settings.corpus, settings.index_dir, rebuild=rebuild,
+                                progress=progress, encoder=encoder)
     _print_report(report)
     return report
 
 
-def _open(settings: Settings, build_if_missing: bool = True) -> Index:
+def _open(settings: Settings) -> Index:
     """Open the index; on first use (no index yet) build it from the corpus, saying so."""
-    from qa import api
+    def announce(reason: str) -> None:
+        click.echo(printable(reason[:1].upper() + reason[1:] + "."), err=True)
 
-    try:
-        return api.open_index(settings.index_dir, encoder=settings.encoder)
-    except IndexMissingError:
-        if not build_if_missing or not settings.corpus.is_dir():
-            raise
-        click.echo(f"No index in {settings.index_dir} yet: building it from {settings.corpus}/ (first run).", err=True)
-        _build(settings)
-        return api.open_index(settings.index_dir, encoder=settings.encoder)
+    with _RichProgress() as progress:
+        index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
+                                 update=False, progress=progress, announce=announce)
+    if index.built is not None:
+        _print_report(index.built)
+    return index
 
 
 def _notices(index: Index) -> None:
@@ -143,7 +143,7 @@ def cli() -> None:
 def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: str) -> None:
     """Index CORPUS (default: corpus/) into the index directory, re-embedding only changes."""
     try:
-        _build(resolve(corpus=corpus, index_dir=index_dir), rebuild=rebuild, encoder=encoder)
+        _build(resolve_settings(corpus=corpus, index_dir=index_dir), rebuild=rebuild, encoder=encoder)
     except QAError as exc:
         raise _fail(exc) from exc
 
@@ -166,7 +166,7 @@ def search(query: str, index_dir: Path | None, k: int | None, mode: str | None, 
            encoder: str | None) -> None:
     """Print the passages most relevant to QUERY with path:lines, title and score."""
     try:
-        settings = resolve(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
         opened = _open(settings)
         hits = opened.search(query, k=settings.k, mode=settings.mode)
     except QAError as exc:
@@ -217,15 +217,13 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
 
     Without QUESTION, reads one question per line from standard input.
     """
-    from qa.api import Conversation
-
     try:
-        settings = resolve(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
         questions = [question] if question is not None else [q for q in sys.stdin.read().splitlines() if q.strip()]
         if not questions:
             raise click.UsageError("give a QUESTION or pipe questions on standard input")
         opened = _open(settings)
-        conversation = Conversation(opened, k=settings.k, mode=settings.mode)
+        conversation = qa.Conversation(opened, k=settings.k, mode=settings.mode)
         for i, q in enumerate(questions):
             answer = conversation.ask(q)
             _notices(opened)
@@ -253,7 +251,7 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
     Builds the index first (with a progress bar) when there is none or the corpus changed.
     """
     try:
-        settings = resolve(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder)
     except QAError as exc:
         raise _fail(exc) from exc
     from qa.tui.app import QAApp
@@ -271,13 +269,11 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
 def eval_questions(file: Path, index_dir: Path | None, k: int | None, mode: str | None,
                    as_json: bool, verbose: bool) -> None:
     """Score answers on a JSON-lines question set (question, answerable, expected, evidence)."""
-    from qa.evaluation import evaluate_questions, read_questions
-
     try:
-        settings = resolve(index_dir=index_dir, k=k, mode=mode)
-        records = read_questions(file)
+        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode)
+        records = qa.read_questions(file)
         opened = _open(settings)
-        report = evaluate_questions(lambda q: opened.answer(q, k=settings.k, mode=settings.mode), records)
+        report = qa.evaluate_questions(lambda q: opened.answer(q, k=settings.k, mode=settings.mode), records)
     except QAError as exc:
         raise _fail(exc) from exc
     metrics = report.metrics()
@@ -302,15 +298,6 @@ def eval_questions(file: Path, index_dir: Path | None, k: int | None, mode: str 
                 click.echo(printable(f"- {r.id} ({r.confidence:.3f}) {r.question}\n    {r.answer[:200]}"))
 
 
-def _eval_cache(dataset: Path) -> Path:
-    import hashlib
-    import os
-
-    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa" / "eval"
-    tag = hashlib.sha256(str(dataset.resolve()).encode()).hexdigest()[:10]
-    return base / f"{dataset.resolve().name}-{tag}"
-
-
 @cli.command("eval")
 @click.argument("dataset", type=click.Path(path_type=Path, exists=True, file_okay=False))
 @click.option("--split", default="test", show_default=True, help="qrels/<split>.tsv to score.")
@@ -330,29 +317,26 @@ def eval_beir(dataset: Path, split: str, index_dir: Path | None, modes: tuple[st
     """
     import time
 
-    from qa import api
-    from qa.evaluation import BeirReport, evaluate_beir, materialize_beir_corpus, read_beir
-
     try:
         started = time.perf_counter()
-        queries, qrels = read_beir(dataset, split)
+        queries, qrels = qa.read_beir(dataset, split)
         if limit:
             queries = dict(list(queries.items())[:limit])
-        cache = index_dir or _eval_cache(dataset)
+        cache = index_dir or qa.eval_cache_dir(dataset)
         corpus = cache / "corpus"
         click.echo(f"Preparing {dataset.name}: documents -> {corpus}", err=True)
-        documents = materialize_beir_corpus(dataset, corpus)
-        settings = resolve(corpus=corpus, index_dir=cache / "index", encoder=encoder)
+        documents = qa.materialize_beir_corpus(dataset, corpus)
+        settings = resolve_settings(corpus=corpus, index_dir=cache / "index", encoder=encoder)
         _build(settings)
-        index = api.open_index(settings.index_dir, encoder=settings.encoder)
+        index = qa.open_index(settings.index_dir, encoder=settings.encoder)
         with _RichProgress() as progress:
             progress.stage(f"scoring {len(queries)} queries", len(queries))
-            metrics = evaluate_beir(index, queries, qrels, modes or ("dense", "lexical", "hybrid"),
-                                    progress=progress.advance)
+            metrics = qa.evaluate_beir(index, queries, qrels, modes or ("dense", "lexical", "hybrid"),
+                                       progress=progress.advance)
         _notices(index)
     except QAError as exc:
         raise _fail(exc) from exc
-    report = BeirReport(dataset.name, split, len(queries), documents, len(index), metrics,
+    report = qa.BeirReport(dataset.name, split, len(queries), documents, len(index), metrics,
                         time.perf_counter() - started)
     if as_json:
         click.echo(safe_json(report.to_dict()))

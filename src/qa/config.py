@@ -22,6 +22,7 @@ ENCODERS = ("auto", "onnx", "torch")  # for queries
 # For embedding chunks. "auto" is OpenVINO when the package is installed (2.4x torch on SciFact
 # chunks, same retrieval quality: see README "Performance"), else torch.
 INDEX_ENCODERS = ("auto", "openvino", "onnx", "torch")
+MAX_K = 1000
 
 
 @dataclass(frozen=True)
@@ -34,12 +35,28 @@ class Settings:
     encoder: str = "auto"
 
     def __post_init__(self) -> None:
-        if self.mode not in MODES:
-            raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {self.mode!r}")
-        if self.encoder not in ENCODERS:
-            raise ConfigError(f"encoder must be one of {', '.join(ENCODERS)}, not {self.encoder!r}")
-        if not 1 <= self.k <= 1000:
-            raise ConfigError(f"k must be between 1 and 1000, not {self.k}")
+        check_mode(self.mode)
+        check_encoder(self.encoder)
+        check_k(self.k)
+
+
+def check_k(k: object) -> int:
+    """``k`` if it is a whole number from 1 to MAX_K, else ConfigError."""
+    if isinstance(k, bool) or not isinstance(k, int) or not 1 <= k <= MAX_K:
+        raise ConfigError(f"k must be a whole number from 1 to {MAX_K}, not {k!r}")
+    return k
+
+
+def check_mode(mode: object) -> str:
+    if mode not in MODES:
+        raise ConfigError(f"mode must be one of {', '.join(MODES)}, not {mode!r}")
+    return str(mode)
+
+
+def check_encoder(encoder: object, allowed: tuple[str, ...] = ENCODERS, what: str = "encoder") -> str:
+    if encoder not in allowed:
+        raise ConfigError(f"{what} must be one of {', '.join(allowed)}, not {encoder!r}")
+    return str(encoder)
 
 
 def _config_file() -> Path | None:
@@ -83,7 +100,7 @@ def _from_env() -> dict[str, Any]:
     return {key: value for key, value in env.items() if value}
 
 
-def resolve(**flags: Any) -> Settings:
+def resolve_settings(**flags: Any) -> Settings:
     """Settings from flags (None means "not given") over env over file over defaults."""
     merged: dict[str, Any] = {}
     for layer in (_from_file(), _from_env(), {k: v for k, v in flags.items() if v is not None}):

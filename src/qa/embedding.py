@@ -7,10 +7,11 @@ Three encoders share one model:
 * ``OnnxEncoder``: an ONNX export of the same network (mean pooling and normalisation included)
   run by onnxruntime with the model's own ``tokenizer.json``. No torch, transformers or
   sentence-transformers import, so a one-shot question answers in about a second.
-* ``OpenVinoEncoder``: the same export compiled by OpenVINO; the fastest on batches, so it
-  embeds chunks when indexing.
+* ``OpenVinoEncoder``: the same export compiled by OpenVINO (an optional package); the fastest
+  on batches, so it embeds chunks when indexing.
 
 The model is chosen in one place (``MODELS`` and ``DEFAULT_MODEL``); nothing is ever downloaded.
+Which encoder runs when, and whether an export may be trusted, is ``encoder_policy``'s call.
 """
 
 from __future__ import annotations
@@ -218,7 +219,7 @@ class OpenVinoEncoder(_ExportEncoder):
     def __init__(self, onnx_path: Path, spec: ModelSpec | None = None, batch_size: int = 32) -> None:
         super().__init__(spec, batch_size)
         if importlib.util.find_spec("openvino") is None:
-            raise ModelNotInstalledError("the openvino package is not installed: pip install openvino")
+            raise ModelNotInstalledError("the openvino package is not installed: pip install 'qa[openvino]'")
         import openvino
 
         core = openvino.Core()
@@ -229,20 +230,6 @@ class OpenVinoEncoder(_ExportEncoder):
 
     def _run(self, feeds: dict[str, np.ndarray]) -> np.ndarray:
         return self._request.infer(feeds)[self._output]
-
-
-# Texts the export must reproduce before it is trusted: short, long (past truncation), odd.
-PROBE_TEXTS = (
-    "When was the Pyongyang Declaration signed?",
-    "The Declaration was originally signed on 20 April 1992 by 69 parties.",
-    "a",
-    "Ünïcödé — “quotes”, emoji 🙂 and 中文 text mixed together.",
-    "numbers 1 2 3 4 5 6 7 8 9 10 100 1000 3,500 2017",
-    " ".join(["socialism independence unity"] * 120),  # ~360 tokens: exercises truncation
-    "The capital of Australia is Canberra.",
-    "Kim Il Sung paid an official goodwill visit to China in September 1982.",
-)
-MIN_PROBE_COSINE = 0.9999
 
 
 def export_onnx(target: Path, spec: ModelSpec | None = None) -> None:
@@ -297,10 +284,3 @@ def export_onnx(target: Path, spec: ModelSpec | None = None) -> None:
         os.replace(tmp, target)
     finally:
         tmp.unlink(missing_ok=True)
-
-
-def probe_cosines(candidate: Encoder, reference: Encoder) -> list[float]:
-    """Cosine between the two encoders' vectors for every probe text."""
-    a = candidate.encode(PROBE_TEXTS)
-    b = reference.encode(PROBE_TEXTS)
-    return [float(x) for x in (a * b).sum(axis=1)]

@@ -28,6 +28,14 @@ class IndexMissingError(QAError):
 class IndexCorruptError(QAError):
     """The index on disk fails its checks. Run `qa index --rebuild`."""
 
+    @classmethod
+    def because(cls, what: str) -> IndexCorruptError:
+        """The error for one failed check, with the fix appended."""
+        return cls(f"index corrupt: {what}; {REBUILD_HINT}")
+
+
+REBUILD_HINT = "run `qa index --rebuild`"
+
 
 class IndexMismatchError(QAError):
     """The index was built with another format or model than configured. Rebuild it with

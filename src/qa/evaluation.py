@@ -122,12 +122,14 @@ def evaluate_questions(answer: Callable[[str], Any], records: Sequence[dict[str,
 
 
 # ---------------------------------------------------------------------------------------------
-# Ranking metrics (BEIR conventions: binary or graded relevance, log2 discount)
+# Ranking metrics as trec_eval and BEIR compute them: graded relevance with *linear* gain (a
+# document of grade g adds g / log2(rank + 1)); grades of 0 or less count as not relevant.
+# tests/unit/test_evaluation.py checks them against pytrec_eval.
 
 def ndcg_at_k(ranked: Sequence[str], relevant: dict[str, int], k: int = 10) -> float:
-    dcg = sum((2 ** relevant.get(doc, 0) - 1) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
+    dcg = sum(max(0, relevant.get(doc, 0)) / math.log2(i + 2) for i, doc in enumerate(ranked[:k]))
     ideal = sorted((g for g in relevant.values() if g > 0), reverse=True)[:k]
-    idcg = sum((2**g - 1) / math.log2(i + 2) for i, g in enumerate(ideal))
+    idcg = sum(g / math.log2(i + 2) for i, g in enumerate(ideal))
     return dcg / idcg if idcg else 0.0
 
 
@@ -157,6 +159,17 @@ def mean_metrics(per_query: Sequence[dict[str, float]]) -> dict[str, float]:
 
 # ---------------------------------------------------------------------------------------------
 # BEIR datasets
+
+def eval_cache_dir(dataset: Path) -> Path:
+    """Where `qa eval` keeps a dataset's documents and index: ``~/.cache/qa/eval/<name>-<hash>``
+    (``$XDG_CACHE_HOME`` if set), one folder per dataset path."""
+    import hashlib
+    import os
+
+    base = Path(os.environ.get("XDG_CACHE_HOME", Path.home() / ".cache")) / "qa" / "eval"
+    tag = hashlib.sha256(str(dataset.resolve()).encode()).hexdigest()[:10]
+    return base / f"{dataset.resolve().name}-{tag}"
+
 
 def beir_doc_filename(doc_id: str) -> str:
     """A safe, reversible file name for a BEIR document id (percent-encoded, '/' included)."""

@@ -11,8 +11,10 @@ import hashlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qa.embedding import Encoder, OnnxEncoder, TorchEncoder
-from qa.store import StoredIndex, export_intact, lexical_query_tokens
+from qa.dense import cosines
+from qa.dense import search as search_dense
+from qa.embedding import Encoder
+from qa.store import StoredIndex
 from qa.types import Hit
 
 if TYPE_CHECKING:
@@ -29,27 +31,6 @@ class Scored:
     score: float
     dense: float | None
     lexical: float | None
-
-
-def query_encoder(stored: StoredIndex, choice: str = "auto", notices: list[str] | None = None) -> Encoder:
-    """The encoder for queries: the index's verified ONNX export unless told otherwise.
-
-    Falls back to sentence-transformers (with a notice) when the export is missing or its
-    checksum does not match the manifest.
-    """
-    notices = notices if notices is not None else []
-    path = stored.onnx_path
-    if choice in ("auto", "onnx") and path is not None:
-        if export_intact(stored.root, stored.manifest["onnx"]):
-            try:
-                return OnnxEncoder(path)
-            except Exception as exc:  # a corrupt export only costs speed
-                notices.append(f"ONNX model {path} failed to load ({type(exc).__name__}); using sentence-transformers")
-        else:
-            notices.append(f"ONNX model {path} is missing or fails its checksum; using sentence-transformers (run `qa index` to re-export)")
-    elif choice == "onnx":
-        notices.append("this index has no ONNX export; using sentence-transformers (run `qa index` to export)")
-    return TorchEncoder()
 
 
 class Retriever:
@@ -75,67 +56,53 @@ class Retriever:
                 self._cache.pop(next(iter(self._cache)))  # oldest first (dicts keep order)
         return np.vstack([self._cache[t] for t in texts])
 
-    def _dense(self, vector: np.ndarray, depth: int) -> dict[int, float]:
-        import faiss
-
-        # One query is a small scan (IVF above store.ANN_THRESHOLD rows). With OpenMP threads,
-        # FAISS's idle workers spin and starve onnxruntime's on a 2-core machine: hybrid p50 went
-        # from 20 ms to 7.5 ms on SciFact with one thread. The setting is per calling thread, and
-        # it is restored afterwards for whatever this thread does next (such as indexing).
-        threads = faiss.omp_get_max_threads()
-        faiss.omp_set_num_threads(1)
-        try:
-            scores, rows = self.stored.faiss_index.search(vector.reshape(1, -1), depth)
-        finally:
-            faiss.omp_set_num_threads(threads)
-        return {int(r): float(s) for r, s in zip(rows[0], scores[0], strict=True) if r >= 0}
-
-    def _lexical_all(self, query: str) -> np.ndarray | None:
-        """BM25 score of every chunk, or None when no query term is in the vocabulary."""
-        bm25 = self.stored.lexical()
-        tokens = [t for t in lexical_query_tokens(query) if t in bm25.vocab_dict]
-        if not tokens:
-            return None
-        return bm25.get_scores(tokens)
-
     def rank(self, query: str, depth: int = 10, mode: str = "hybrid", vector: np.ndarray | None = None) -> list[Scored]:
-        """Chunk rows with their scores, best first."""
-        import numpy as np
-
+        """Chunk rows with their scores, best first: at least ``depth`` of them when the index
+        has that many candidates. ``vector`` is the query's embedding, if already computed."""
         size = self.stored.size
         if size == 0 or not query.strip():
             return []
         pool = min(size, max(CANDIDATES, depth))
-        dense: dict[int, float] = {}
-        lexical_all = None
-        if mode in ("dense", "hybrid"):
+        if mode == "lexical":
+            top, _ = self._lexical(query, pool)
+            ranked = [Scored(r, s, None, s) for r, s in top.items()]
+        else:
             if vector is None:
                 vector = self.embed_cached([query])[0]  # the answerer embeds it again
-            dense = self._dense(vector, pool)
-        if mode in ("lexical", "hybrid"):
-            lexical_all = self._lexical_all(query)
-        lexical: dict[int, float] = {}
-        if lexical_all is not None:
-            top = np.argpartition(-lexical_all, min(pool, size - 1))[:pool]
-            lexical = {int(r): float(lexical_all[r]) for r in top if lexical_all[r] > 0}
-        if mode == "dense":
-            ranked = [Scored(r, s, s, None) for r, s in dense.items()]
-        elif mode == "lexical":
-            ranked = [Scored(r, s, None, s) for r, s in lexical.items()]
-        else:
-            rows = set(dense) | set(lexical)
-            missing = [r for r in rows if r not in dense]
-            if missing and vector is not None:
-                stacked = np.vstack([self.stored.faiss_index.reconstruct(r) for r in missing])
-                dense.update(zip(missing, (stacked @ vector).tolist(), strict=True))
-            best_lexical = max(lexical.values(), default=0.0) or 1.0
-            w = self.dense_weight
-            ranked = []
-            for r in rows:
-                lex = float(lexical_all[r]) if lexical_all is not None else 0.0
-                ranked.append(Scored(r, w * dense[r] + (1 - w) * lex / best_lexical, dense[r], lex))
+            dense = search_dense(self.stored.faiss_index, vector, pool)
+            if mode == "dense":
+                ranked = [Scored(r, s, s, None) for r, s in dense.items()]
+            else:
+                ranked = self._fuse(dense, *self._lexical(query, pool), vector)
         ranked.sort(key=lambda s: (-s.score, s.row))
         return ranked
+
+    def _lexical(self, query: str, pool: int) -> tuple[dict[int, float], np.ndarray | None]:
+        """The ``pool`` best rows by BM25 (positive scores only), and every row's score (None
+        when no query term is indexed)."""
+        import numpy as np
+
+        scores = self.stored.lexical().scores(query)
+        if scores is None:
+            return {}, None
+        top = np.argpartition(-scores, min(pool, len(scores) - 1))[:pool]
+        return {int(r): float(scores[r]) for r in top if scores[r] > 0}, scores
+
+    def _fuse(self, dense: dict[int, float], lexical: dict[int, float],
+              lexical_all: np.ndarray | None, vector: np.ndarray) -> list[Scored]:
+        """Every candidate of either retriever, scored w·cosine + (1-w)·bm25/max_bm25. A row
+        only one retriever found gets its other score computed exactly."""
+        rows = set(dense) | set(lexical)
+        missing = [r for r in rows if r not in dense]
+        if missing:
+            dense.update(zip(missing, cosines(self.stored.faiss_index, missing, vector), strict=True))
+        best_lexical = max(lexical.values(), default=0.0) or 1.0
+        w = self.dense_weight
+        fused = []
+        for r in rows:
+            lex = float(lexical_all[r]) if lexical_all is not None else 0.0
+            fused.append(Scored(r, w * dense[r] + (1 - w) * lex / best_lexical, dense[r], lex))
+        return fused
 
     def search(self, query: str, k: int = 5, mode: str = "hybrid") -> list[Hit]:
         """The ``k`` best chunks for ``query`` as hits, duplicates of the same text removed."""

@@ -10,7 +10,7 @@ Layout of ``embeddings/``::
         vectors.faiss    FAISS index of L2-normalised vectors searched by inner product
                          (so scores are cosine similarities)
         lexical/         BM25 index (bm25s: .npy with allow_pickle=False and JSON)
-    models/              ONNX export of the model, shared by generations (sha256 in manifest)
+    models/              ONNX export of the model, shared by generations (see encoder_policy)
     .lock                held (flock) by the one writer; records its PID
     .tmp-*               a generation being written; removed by the next writer if left over
 
@@ -25,19 +25,20 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
-import functools
 import hashlib
 import json
 import os
 import shutil
 import time
 from collections.abc import Callable, Iterable, Iterator
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from qa import __version__
+from qa import dense, lexical
+from qa._version import __version__
 from qa.errors import (
+    REBUILD_HINT,
     IndexCorruptError,
     IndexLockedError,
     IndexMismatchError,
@@ -45,7 +46,7 @@ from qa.errors import (
     QAError,
     UnsafePathError,
 )
-from qa.types import Chunk
+from qa.types import Checksum, ChunkRecord, Manifest
 
 if TYPE_CHECKING:
     import numpy as np
@@ -56,27 +57,6 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
-MODELS_DIR = "models"
-# Above this many chunks an exact scan costs more than the rest of a query (18 ms at 100k, 175 ms
-# at 1M here), so the index becomes IVF: 4·sqrt(N) k-means lists, IVF_NPROBE of them searched.
-# Measured by bench/query_latency.py: recall@10 against exact 0.975 at 100k, 0.988 at 1M and
-# 0.976 on SciFact's real vectors, in under 2 ms (32 probes gave 0.947 on the real vectors);
-# building takes 5 s at 100k and about a minute at 1M. HNSW reached the same recall but took
-# twice as long to build, and the whole index is rebuilt on every update.
-ANN_THRESHOLD = 50_000
-IVF_NPROBE = 64
-IVF_MIN_POINTS_PER_LIST = 39  # below this FAISS's k-means has too little to go on
-IVF_TRAINING_POINTS_PER_LIST = 40
-
-REBUILD_HINT = "run `qa index --rebuild`"
-
-
-@dataclass(frozen=True)
-class StoredChunk:
-    """A chunk as kept in the store, with the hash that lets an update reuse its vector."""
-
-    chunk: Chunk
-    text_hash: str
 
 
 def text_hash(text: str) -> str:
@@ -123,7 +103,7 @@ def _fsync_dir(path: Path) -> None:
             os.close(fd)
 
 
-def _write_with(path: Path, produce: Callable[[Callable[[bytes], None]], None]) -> dict[str, Any]:
+def _write_with(path: Path, produce: Callable[[Callable[[bytes], None]], None]) -> Checksum:
     """Create ``path``, let ``produce`` write it piece by piece, fsync it, and return its checksum
     record. Pieces go straight to the file: a large file is never held whole in memory."""
     digest = hashlib.sha256()
@@ -138,10 +118,10 @@ def _write_with(path: Path, produce: Callable[[Callable[[bytes], None]], None]) 
         produce(write)
         handle.flush()
         os.fsync(handle.fileno())
-    return {"sha256": digest.hexdigest(), "bytes": size}
+    return Checksum(digest.hexdigest(), size)
 
 
-def _write_file(path: Path, data: bytes | Iterable[bytes]) -> dict[str, Any]:
+def _write_file(path: Path, data: bytes | Iterable[bytes]) -> Checksum:
     def produce(write: Callable[[bytes], None]) -> None:
         for piece in [data] if isinstance(data, bytes) else data:
             write(piece)
@@ -149,34 +129,11 @@ def _write_file(path: Path, data: bytes | Iterable[bytes]) -> dict[str, Any]:
     return _write_with(path, produce)
 
 
-def _write_faiss(path: Path, index: Any) -> dict[str, Any]:
-    """The FAISS index written through a callback: serialize_index would first copy every
-    vector into one more array."""
-    import faiss
-
-    faiss_io: Any = faiss  # PyCallbackIOWriter is missing from FAISS's type stubs
-
-    def produce(write: Callable[[bytes], None]) -> None:
-        failures: list[BaseException] = []
-
-        def callback(piece: bytes) -> None:
-            try:
-                write(piece)
-            except BaseException as exc:  # FAISS turns it into a RuntimeError: keep the original
-                failures.append(exc)
-                raise
-
-        try:
-            faiss_io.write_index(index, faiss_io.PyCallbackIOWriter(callback))
-        except RuntimeError:
-            if failures:
-                raise failures[0] from None
-            raise
-
-    return _write_with(path, produce)
+def _write_faiss(path: Path, index: Any) -> Checksum:
+    return _write_with(path, lambda write: dense.serialize(index, write))
 
 
-def checksum(path: Path) -> dict[str, Any]:
+def checksum(path: Path) -> Checksum:
     """sha256 and size of a file, read in 1 MiB blocks."""
     digest = hashlib.sha256()
     size = 0
@@ -184,65 +141,17 @@ def checksum(path: Path) -> dict[str, Any]:
         for block in iter(lambda: handle.read(1 << 20), b""):
             digest.update(block)
             size += len(block)
-    return {"sha256": digest.hexdigest(), "bytes": size}
+    return Checksum(digest.hexdigest(), size)
 
 
-def build_faiss(vectors: np.ndarray, ann_threshold: int | None = None) -> Any:
-    """Exact inner-product index, or IVF above ``ann_threshold`` (default ANN_THRESHOLD) rows.
-    Vectors are normalised, so inner product is cosine similarity."""
-    import faiss
-    import numpy as np
-
-    size, dim = vectors.shape
-    threshold = ANN_THRESHOLD if ann_threshold is None else ann_threshold
-    if size <= threshold:
-        index = faiss.IndexFlatIP(dim)
-        if size:
-            index.add(vectors)
-        return index
-    nlist = max(1, min(int(4 * size**0.5), size // IVF_MIN_POINTS_PER_LIST))
-    quantizer = faiss.IndexFlatIP(dim)
-    ivf = faiss.IndexIVFFlat(quantizer, dim, nlist, faiss.METRIC_INNER_PRODUCT)
-    # A fixed sample keeps builds reproducible and training time bounded at any size.
-    sample_size = min(size, nlist * IVF_TRAINING_POINTS_PER_LIST)
-    sample = vectors[np.sort(np.random.default_rng(0).choice(size, sample_size, replace=False))]
-    ivf.train(sample)
-    ivf.add(vectors)
-    ivf.nprobe = min(IVF_NPROBE, nlist)
-    ivf.make_direct_map()  # reconstruct(row): hybrid scoring and vector reuse on update need it
-    return ivf
-
-
-@functools.cache
-def _stemmer() -> Any:
-    import Stemmer
-
-    return Stemmer.Stemmer("english")
-
-
-def _lexical_tokens(texts: list[str]) -> list[list[str]]:
-    """Stemmed, stop-word-free tokens: the same analysis for the index, queries and answers."""
-    import bm25s
-
-    return bm25s.tokenize(texts, stopwords="en", stemmer=_stemmer(), return_ids=False,
-                          show_progress=False)
-
-
-def lexical_query_tokens(text: str) -> list[str]:
-    return _lexical_tokens([text])[0]
-
-
-def _write_lexical(directory: Path, texts: list[str]) -> None:
-    import bm25s
-
-    directory.mkdir()
-    tokens = _lexical_tokens(texts)
-    retriever = bm25s.BM25()
-    retriever.index(tokens, show_progress=False)
-    retriever.save(str(directory), allow_pickle=False, show_progress=False)
-    for item in directory.iterdir():
+def _write_lexical(directory: Path, texts: list[str]) -> dict[str, Checksum]:
+    """The BM25 index in ``directory``, every file fsynced; returns their checksums."""
+    written = {}
+    for item in lexical.save(directory, texts):
         with _naming(item), open(item, "rb") as handle:
             os.fsync(handle.fileno())
+        written[f"{LEXICAL}/{item.name}"] = checksum(item)
+    return written
 
 
 def _generations(index_dir: Path) -> list[Path]:
@@ -261,16 +170,11 @@ def current_generation(index_dir: Path) -> Path | None:
     return index_dir / name
 
 
-def _chunk_lines(chunks: list[StoredChunk]) -> Iterator[bytes]:
+def _chunk_lines(chunks: list[ChunkRecord]) -> Iterator[bytes]:
     """chunks.jsonl, line i = FAISS row i, yielded a few hundred lines at a time."""
     batch: list[str] = []
-    for row, stored in enumerate(chunks):
-        c = stored.chunk
-        batch.append(json.dumps({
-            "id": row, "path": c.path, "title": c.title, "heading_path": list(c.heading_path),
-            "start_char": c.start_char, "end_char": c.end_char, "start_line": c.start_line,
-            "end_line": c.end_line, "page": c.page, "hash": stored.text_hash, "text": c.text,
-        }, ensure_ascii=False))
+    for row, record in enumerate(chunks):
+        batch.append(json.dumps(record.to_json(row), ensure_ascii=False))
         if len(batch) == 512:
             yield ("\n".join(batch) + "\n").encode("utf-8")
             batch.clear()
@@ -280,16 +184,15 @@ def _chunk_lines(chunks: list[StoredChunk]) -> Iterator[bytes]:
 
 def write_generation(
     index_dir: Path,
-    chunks: list[StoredChunk],
+    chunks: list[ChunkRecord],
     vectors: np.ndarray,
-    manifest: dict[str, Any],
+    manifest: Manifest,
 ) -> Path:
     """Write a complete generation and switch CURRENT to it. Call while holding ``lock``.
 
     On any error the temporary directory is removed and the error re-raised with the path; the
     committed generation is untouched.
     """
-    import faiss
     import numpy as np
 
     if len(chunks) != len(vectors):
@@ -301,25 +204,23 @@ def write_generation(
     final = index_dir / f"gen-{number:06d}"
     try:
         tmp.mkdir()
-        data_files: dict[str, Any] = {}
+        data_files: dict[str, Checksum] = {}
         data_files[CHUNKS] = _write_file(tmp / CHUNKS, _chunk_lines(chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
-        index = build_faiss(vectors)
+        index = dense.build(vectors)
         data_files[VECTORS] = _write_faiss(tmp / VECTORS, index)
-        _write_lexical(tmp / LEXICAL, [s.chunk.embedding_text() for s in chunks] or [""])
-        for item in sorted((tmp / LEXICAL).iterdir()):
-            data_files[f"{LEXICAL}/{item.name}"] = checksum(item)
-        manifest = {
-            **manifest,
-            "format_version": FORMAT_VERSION,
-            "qa_version": __version__,
-            "created": time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
-            "generation": final.name,
-            "counts": {**manifest.get("counts", {}), "chunks": len(chunks)},
-            "faiss": {"type": type(index).__name__, "metric": "inner_product", "version": faiss.__version__},
-            "data_files": data_files,
-        }
-        _write_file(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
+        data_files.update(_write_lexical(tmp / LEXICAL, [s.chunk.embedding_text() for s in chunks] or [""]))
+        manifest = replace(
+            manifest,
+            format_version=FORMAT_VERSION,
+            qa_version=__version__,
+            created=time.strftime("%Y-%m-%dT%H:%M:%SZ", time.gmtime()),
+            generation=final.name,
+            counts={**manifest.counts, "chunks": len(chunks)},
+            faiss=dense.describe(index),
+            data_files=data_files,
+        )
+        _write_file(tmp / MANIFEST, json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode("utf-8"))
         _fsync_dir(tmp)
         os.rename(tmp, final)
         _fsync_dir(index_dir)
@@ -398,78 +299,61 @@ class StoredIndex:
 
     root: Path
     generation: Path
-    manifest: dict[str, Any]
-    chunks: list[StoredChunk]
+    manifest: Manifest
+    chunks: list[ChunkRecord]
     faiss_index: Any
-    _lexical: Any = None
+    _lexical: lexical.LexicalIndex | None = None
 
     @property
     def size(self) -> int:
         return len(self.chunks)
 
-    def lexical(self) -> Any:
+    def lexical(self) -> lexical.LexicalIndex:
         """The BM25 index, loaded on first use."""
         if self._lexical is None:
-            import bm25s
-
-            self._lexical = bm25s.BM25.load(str(self.generation / LEXICAL), allow_pickle=False,
-                                            load_corpus=False, show_progress=False)
+            self._lexical = lexical.LexicalIndex.load(self.generation / LEXICAL)
         return self._lexical
 
     def vectors(self) -> np.ndarray:
         """All vectors, row i for chunk i (used to reuse vectors on update)."""
-        import numpy as np
-
-        if self.faiss_index.ntotal == 0:
-            return np.zeros((0, self.manifest["model"]["dim"]), dtype=np.float32)
-        return self.faiss_index.reconstruct_n(0, self.faiss_index.ntotal)
-
-    @property
-    def onnx_path(self) -> Path | None:
-        info = self.manifest.get("onnx")
-        return self.root / MODELS_DIR / info["file"] if info else None
+        return dense.vectors(self.faiss_index, self.manifest.model.dim)
 
 
-def export_intact(index_dir: Path, info: dict[str, Any]) -> bool:
-    """Whether the ONNX export a manifest records is in ``models/`` with the recorded sha256."""
-    path = index_dir / MODELS_DIR / info["file"]
-    return path.is_file() and checksum(path)["sha256"] == info["sha256"]
+_corrupt = IndexCorruptError.because
 
 
-def _corrupt(what: str) -> IndexCorruptError:
-    return IndexCorruptError(f"index corrupt: {what}; {REBUILD_HINT}")
-
-
-def read_manifest(generation: Path) -> dict[str, Any]:
+def read_manifest(generation: Path) -> Manifest:
+    """The generation's manifest, checked field by field. A manifest of another format version
+    is a mismatch (its fields may differ), not corruption."""
     try:
-        manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+        data = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise _corrupt(f"{generation / MANIFEST} is missing") from exc
     except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
         raise _corrupt(f"{generation / MANIFEST} is unreadable ({exc})") from exc
-    if not isinstance(manifest, dict):
+    if not isinstance(data, dict):
         raise _corrupt(f"{generation / MANIFEST} is not a JSON object")
-    return manifest
-
-
-def check_compatible(manifest: dict[str, Any], model_name: str) -> None:
-    built_format = manifest.get("format_version")
+    built_format = data.get("format_version")
     if built_format != FORMAT_VERSION:
         raise IndexMismatchError(
             f"index built with format version {built_format}, this qa reads {FORMAT_VERSION}: rebuild with `qa index --rebuild`"
         )
-    built_model = (manifest.get("model") or {}).get("name")
+    return Manifest.from_json(data)
+
+
+def check_compatible(manifest: Manifest, model_name: str) -> None:
+    built_model = manifest.model.name
     if built_model != model_name:
         raise IndexMismatchError(
             f"index built with model {built_model}, configured {model_name}: rebuild with `qa index --rebuild`"
         )
 
 
-def _verify_files(generation: Path, manifest: dict[str, Any]) -> None:
+def _verify_files(generation: Path, manifest: Manifest) -> None:
     """Every data file has the size and sha256 the manifest records, checked before FAISS or
     numpy parse it: a truncated or flipped file must be an error, never a crash."""
-    files = manifest.get("data_files")
-    if not isinstance(files, dict) or CHUNKS not in files or VECTORS not in files:
+    files = manifest.data_files
+    if CHUNKS not in files or VECTORS not in files:
         raise _corrupt("manifest lists no data files")
     for name, expected in files.items():
         path = generation / safe_relative_path(name)
@@ -477,9 +361,9 @@ def _verify_files(generation: Path, manifest: dict[str, Any]) -> None:
             size = path.stat().st_size
         except FileNotFoundError as exc:
             raise _corrupt(f"{path} is missing") from exc
-        if size != expected.get("bytes"):
-            raise _corrupt(f"{path} has {size} bytes, the manifest says {expected.get('bytes')}")
-        if checksum(path)["sha256"] != expected.get("sha256"):
+        if size != expected.bytes:
+            raise _corrupt(f"{path} has {size} bytes, the manifest says {expected.bytes}")
+        if checksum(path).sha256 != expected.sha256:
             raise _corrupt(f"{path} fails its checksum")
 
 
@@ -488,7 +372,6 @@ def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> Stored
 
     Raises IndexMissingError (no committed generation), IndexCorruptError or IndexMismatchError.
     """
-    import faiss
     import numpy as np
 
     generation = current_generation(index_dir)
@@ -496,36 +379,22 @@ def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> Stored
         raise IndexMissingError(f"no index in {index_dir} yet: run `qa index` to build it")
     manifest = read_manifest(generation)
     check_compatible(manifest, model_name)
-    for path in manifest.get("files", {}):
+    for path in manifest.files:
         safe_relative_path(path)
     if verify:
         _verify_files(generation, manifest)
-    chunks: list[StoredChunk] = []
+    chunks: list[ChunkRecord] = []
     try:
         with open(generation / CHUNKS, encoding="utf-8") as handle:
             for row, line in enumerate(handle):
-                record = json.loads(line)
-                if record["id"] != row:
-                    raise _corrupt(f"chunk record {row} has id {record['id']}")
-                chunks.append(StoredChunk(
-                    Chunk(
-                        path=safe_relative_path(record["path"]), title=record["title"],
-                        heading_path=tuple(record["heading_path"]), text=record["text"],
-                        start_char=record["start_char"], end_char=record["end_char"],
-                        start_line=record["start_line"], end_line=record["end_line"],
-                        page=record["page"],
-                    ),
-                    record["hash"],
-                ))
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
+                record = ChunkRecord.from_json(json.loads(line), row)
+                safe_relative_path(record.chunk.path)
+                chunks.append(record)
+    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
         raise _corrupt(f"{generation / CHUNKS} is malformed ({exc})") from exc
-    raw = np.fromfile(generation / VECTORS, dtype=np.uint8)
-    try:
-        faiss_index = faiss.deserialize_index(raw)
-    except RuntimeError as exc:
-        raise _corrupt(f"{generation / VECTORS} cannot be read by FAISS ({exc})") from exc
+    faiss_index = dense.load(np.fromfile(generation / VECTORS, dtype=np.uint8), str(generation / VECTORS))
     if faiss_index.ntotal != len(chunks):
         raise _corrupt(f"{faiss_index.ntotal} vectors but {len(chunks)} chunks")
-    if faiss_index.d != manifest["model"]["dim"]:
-        raise _corrupt(f"vectors have dimension {faiss_index.d}, the model {manifest['model']['dim']}")
+    if faiss_index.d != manifest.model.dim:
+        raise _corrupt(f"vectors have dimension {faiss_index.d}, the model {manifest.model.dim}")
     return StoredIndex(index_dir, generation, manifest, chunks, faiss_index)

@@ -1,250 +1,76 @@
 """The chat: conversation on the left, the selected answer's evidence on the right, the question
-box at the bottom. All model, index and answer work runs in thread workers; results come back
-through ``call_from_thread``. Every piece of document or user text is shown as a plain
-``rich.text.Text`` after ``qa.safety`` has made control characters visible: never as markup.
+box at the bottom. Opening, building and answering run in thread workers that only post
+messages; the handlers below, on the app's own thread, are the only code that touches widgets.
 """
 
 from __future__ import annotations
 
 import contextlib
-import os
-import re
-import shlex
-import subprocess
 import time
 from collections.abc import Iterable
 from pathlib import Path
-from typing import Any
 
-from rich.text import Text
-from textual import events, on, work
+from textual import on, work
 from textual.app import App, ComposeResult, SystemCommand
 from textual.binding import Binding
-from textual.containers import Horizontal, Vertical, VerticalScroll
+from textual.containers import Horizontal, Vertical
 from textual.message import Message
-from textual.screen import ModalScreen, Screen
-from textual.widgets import (
-    Footer,
-    Label,
-    ListItem,
-    ListView,
-    LoadingIndicator,
-    ProgressBar,
-    Static,
-    TextArea,
-)
-from textual.widgets.text_area import Selection
+from textual.screen import Screen
+from textual.widgets import Footer, Label, ListView, ProgressBar, Static
 
-from qa import api
-from qa.config import Settings
-from qa.errors import IndexMissingError, QAError
-from qa.safety import printable, printable_aligned
-from qa.types import Answer, Citation, Hit
-
-KEYS = [
-    ("Enter", "send the question"),
-    ("Ctrl+J or Alt+Enter", "new line in the question"),
-    ("Up / Down (empty question)", "previous / next question of this session"),
-    ("F2 / F3 / F4", "focus chat / sources / question (Tab and Shift+Tab cycle too)"),
-    ("Up / Down in chat", "select an answer: its sources show on the right"),
-    ("Enter or click on a source", "open the document at the cited lines, sentence highlighted"),
-    ("e (in the document)", "open the file in $EDITOR at the cited line"),
-    ("Esc", "back from the document or help"),
-    ("Ctrl+N", "new chat (forget the conversation)"),
-    ("Ctrl+Y", "copy the selected answer with its citations"),
-    ("Ctrl+S", "export the conversation to Markdown"),
-    ("Ctrl+P", "command palette"),
-    ("F1", "this help"),
-    ("Ctrl+Q", "quit"),
-]
+import qa
+from qa import Answer, Citation, Hit, Index, QAError, Settings
+from qa.tui.screens import DocumentScreen, HelpScreen
+from qa.tui.widgets import QuestionInput, SourceItem, Turn, clipboard_text, plain, source_label
 
 
-def plain(text: str, style: str = "") -> Text:
-    """Untrusted text as a renderable: control characters made visible, markup not parsed."""
-    return Text(printable(text), style=style)
+class IndexStage(Message):
+    """The index build moved to a new stage (``label`` None: the build is over)."""
 
-
-_MARKER = re.compile(r"\[\d+\]")
-
-
-def answer_text(answer: Answer) -> Text:
-    text = Text()
-    if answer.assumption:
-        text.append(printable(f"({answer.assumption})\n"), style="italic dim")
-    body = Text(printable(answer.text))
-    for match in _MARKER.finditer(body.plain):
-        body.stylize("bold cyan", match.start(), match.end())
-    text.append_text(body)
-    return text
-
-
-def clipboard_text(answer: Answer) -> str:
-    """The answer and its citations as plain text; made printable so a paste into a terminal
-    cannot carry a document's escape sequences."""
-    lines = [answer.text] + [f"[{c.n}] {c.location}: \u201c{c.quote}\u201d" for c in answer.citations]
-    return printable("\n".join(lines))
-
-
-class QuestionInput(TextArea):
-    """Multi-line question box: Enter sends, Ctrl+J / Alt+Enter insert a newline, Up/Down in an
-    empty box walk the session's history."""
-
-    class Submitted(Message):
-        def __init__(self, question: str) -> None:
-            super().__init__()
-            self.question = question
-
-    def __init__(self, **kwargs: Any) -> None:
-        super().__init__(placeholder="Ask a question about the documents… (Enter sends, Ctrl+J new line)", **kwargs)
-        self.question_history: list[str] = []
-        self._history_pos: int | None = None
-
-    async def _on_key(self, event: events.Key) -> None:
-        key = event.key
-        if key == "enter":
-            event.stop()
-            event.prevent_default()
-            question = self.text.strip()
-            if question:
-                self.question_history.append(question)
-                self._history_pos = None
-                self.text = ""
-                self.post_message(self.Submitted(question))
-            return
-        if key in ("ctrl+j", "alt+enter"):
-            event.stop()
-            event.prevent_default()
-            self.insert("\n")
-            return
-        browsing = self._history_pos is not None
-        if key in ("up", "down") and self.question_history and (not self.text or browsing):
-            event.stop()
-            event.prevent_default()
-            pos = len(self.question_history) if self._history_pos is None else self._history_pos
-            pos = max(0, pos - 1) if key == "up" else pos + 1
-            if pos >= len(self.question_history):
-                self._history_pos, self.text = None, ""
-            else:
-                self._history_pos, self.text = pos, self.question_history[pos]
-                self.move_cursor(self.document.end)
-            return
-        if browsing and event.is_printable:
-            self._history_pos = None
-        await super()._on_key(event)
-
-
-class Turn(ListItem):
-    """One question and its answer (or a loading indicator while it is computed)."""
-
-    def __init__(self, question: str) -> None:
+    def __init__(self, label: str | None, total: int | None = None) -> None:
         super().__init__()
-        self.question = question
-        self.answer: Answer | None = None
-
-    def compose(self) -> ComposeResult:
-        yield Static(plain(f"You: {self.question}"), classes="question")
-        yield LoadingIndicator()
-
-    def show_answer(self, answer: Answer) -> None:
-        self.answer = answer
-        self.query(LoadingIndicator).remove()
-        self.set_class(not answer.grounded, "refusal")
-        self.mount(Static(answer_text(answer), classes="answer"))
-
-    def show_error(self, message: str) -> None:
-        self.query(LoadingIndicator).remove()
-        self.add_class("error")
-        self.mount(Static(plain(f"Error: {message}"), classes="answer"))
+        self.label, self.total = label, total
 
 
-class SourceItem(ListItem):
-    def __init__(self, source: Citation | Hit, label: Text) -> None:
-        super().__init__(Static(label))
-        self.source = source
+class IndexAdvance(Message):
+    def __init__(self, n: int) -> None:
+        super().__init__()
+        self.n = n
 
 
-def source_label(source: Citation | Hit) -> Text:
-    label = Text()
-    page = f" (page {source.page})" if source.page else ""
-    if isinstance(source, Citation):
-        label.append(f"[{source.n}] ", style="bold cyan")
-        label.append(printable(source.location + page), style="bold")
-        label.append(printable(f"  {source.title}\n"), style="dim")
-        label.append(printable(f"\u201c{source.quote}\u201d"))
-    else:
-        label.append(f"{source.rank}. ", style="bold yellow")
-        label.append(printable(source.location + page), style="bold")
-        label.append(printable(f"  {source.title}  score {source.score:.3f}\n"), style="dim")
-        snippet = " ".join(source.text.split())
-        label.append(printable(snippet[:240] + ("…" if len(snippet) > 240 else "")))
-    return label
+class IndexStatus(Message):
+    """A line for the info bar, optionally also shown as a notification."""
+
+    def __init__(self, text: str, notify: str | None = None, severity: str = "information") -> None:
+        super().__init__()
+        self.text, self.notify, self.severity = text, notify, severity
 
 
-class DocumentScreen(Screen[None]):
-    """A cited document, the cited sentence selected and scrolled into view."""
-
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("e", "edit", "Open in $EDITOR"),
-    ]
-
-    def __init__(self, index: api.Index, source: Citation | Hit) -> None:
+class IndexReady(Message):
+    def __init__(self, index: Index) -> None:
         super().__init__()
         self.index = index
-        self.source = source
-        self.note = ""
-
-    def compose(self) -> ComposeResult:
-        s = self.source
-        yield Static(plain(f"{s.location}  {s.title}"), id="doc-title")
-        yield Static("", id="doc-note")
-        yield TextArea("", read_only=True, show_line_numbers=True, soft_wrap=True, id="document")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        area = self.query_one(TextArea)
-        try:
-            document, current = self.index.read_document(self.source.path)
-        except QAError as exc:
-            self.query_one("#doc-note", Static).update(plain(str(exc)))
-            return
-        if not current:
-            self.note = "This file changed since it was indexed: run `qa index`; the highlight may be off."
-            self.query_one("#doc-note", Static).update(plain(self.note))
-        # One display character per source character, so offsets map to (row, column).
-        lines = [printable_aligned(line.rstrip("\r")) for line in document.text.split("\n")]
-        area.load_text("\n".join(lines))
-
-        def location(char: int) -> tuple[int, int]:
-            row = document.line_of(char) - 1
-            return row, min(char - document.line_starts[row], len(lines[row]))
-
-        area.selection = Selection(location(self.source.start_char), location(self.source.end_char))
-        area.focus()
-        self.call_after_refresh(area.scroll_cursor_visible, center=True)
-
-    def action_edit(self) -> None:
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.notify("Set $EDITOR (or $VISUAL) to open files from here.", severity="warning", markup=False)
-            return
-        path = self.index.document_path(self.source.path)
-        with self.app.suspend():
-            subprocess.call([*shlex.split(editor), f"+{self.source.start_line}", str(path)])
 
 
-class HelpScreen(ModalScreen[None]):
-    BINDINGS = [Binding("escape,f1,q", "app.pop_screen", "Close")]
+class Answered(Message):
+    """A turn's answer, or (``answer`` None) the error ``error``."""
 
-    def compose(self) -> ComposeResult:
-        text = Text("qa — keys\n\n", style="bold")
-        for key, what in KEYS:
-            text.append(f"{key:<28}", style="bold cyan")
-            text.append(f"{what}\n")
-        text.append("\nAnswers quote the documents; [n] markers point at the sources on the right. "
-                    "A refusal (yellow) means the documents don't say; its sources are only the closest matches.")
-        with VerticalScroll():
-            yield Static(text)
+    def __init__(self, turn: Turn, answer: Answer | None, error: str = "") -> None:
+        super().__init__()
+        self.turn, self.answer, self.error = turn, answer, error
+
+
+class _PostedProgress:
+    """Index progress as messages to the app (called from the worker thread)."""
+
+    def __init__(self, app: QAApp) -> None:
+        self.app = app
+
+    def stage(self, name: str, total: int | None = None) -> None:
+        self.app.post_message(IndexStage(f"Building the index: {name}…", total))
+
+    def advance(self, n: int = 1) -> None:
+        self.app.post_message(IndexAdvance(n))
 
 
 class QAApp(App[None]):
@@ -268,8 +94,8 @@ class QAApp(App[None]):
         self.settings = settings
         self.export_dir = export_dir or Path.cwd()
         self.cursor_blink = cursor_blink
-        self.index: api.Index | None = None
-        self.conversation: api.Conversation | None = None
+        self.index: Index | None = None
+        self.conversation: qa.Conversation | None = None
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -294,72 +120,67 @@ class QAApp(App[None]):
         self.open_index()
 
     # -- index ----------------------------------------------------------------------------
-    def _set_info(self, text: str) -> None:
-        self.query_one("#info-bar", Static).update(plain(text))
-
-    def _building(self, label: str | None, total: int | None = None) -> None:
-        """Show the build panel at a new stage (label, bar reset), or hide it (None)."""
-        panel = self.query_one("#building")
-        if label is None:
-            panel.remove_class("visible")
-            return
-        panel.add_class("visible")
-        self.query_one("#building-label", Label).update(plain(label))
-        self.query_one("#building-progress", ProgressBar).update(total=total, progress=0)
-
-    def _building_advance(self, n: int) -> None:
-        self.query_one("#building-progress", ProgressBar).advance(n)
-
     @work(thread=True, exclusive=True, group="index")
     def open_index(self, rebuild: bool = False) -> None:
         """Open the index; build or update it first when it is missing or the corpus changed."""
         settings = self.settings
-        app = self
 
-        class Progress:
-            def stage(self, name: str, total: int | None = None) -> None:
-                app.call_from_thread(app._building, f"Building the index: {name}…", total)
-
-            def advance(self, n: int = 1) -> None:
-                app.call_from_thread(app._building_advance, n)
+        def announce(reason: str) -> None:
+            self.post_message(IndexStatus(f"qa · {reason}…"))
 
         try:
-            index = None
-            if not rebuild:
-                try:
-                    index = api.open_index(settings.index_dir, encoder=settings.encoder)
-                    stale = index.stale_files(settings.corpus) if settings.corpus.is_dir() else []
-                    if stale:
-                        self.call_from_thread(self._set_info, f"qa · {len(stale)} file(s) changed since indexing: updating…")
-                        index = None
-                except IndexMissingError:
-                    pass
-            if index is None:
-                if not settings.corpus.is_dir():
-                    raise IndexMissingError(f"no index in {settings.index_dir} and no corpus folder {settings.corpus} to build it from")
-                report = api.build_index(settings.corpus, settings.index_dir, rebuild=rebuild, progress=Progress())
-                self.call_from_thread(self._building, None)
-                skipped = f", skipped {len(report.skipped)}" if report.skipped else ""
-                self.call_from_thread(self.notify, f"Indexed {report.chunks} chunks in {report.seconds:.0f} s{skipped}.", markup=False)
-                index = api.open_index(settings.index_dir, encoder=settings.encoder)
+            index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
+                                     rebuild=rebuild, progress=_PostedProgress(self), announce=announce)
             index.search("warm up", k=1)  # loads the encoder and BM25 now, not on the first question
         except QAError as exc:
-            self.call_from_thread(self._building, None)
-            self.call_from_thread(self._set_info, f"qa · {exc}")
-            self.call_from_thread(self.notify, str(exc), severity="error", timeout=15, markup=False)
+            self.post_message(IndexStage(None))
+            self.post_message(IndexStatus(f"qa · {exc}", notify=str(exc), severity="error"))
             return
-        self.call_from_thread(self._index_ready, index)
+        if index.built is not None:
+            report = index.built
+            skipped = f", skipped {len(report.skipped)}" if report.skipped else ""
+            self.post_message(IndexStage(None))
+            self.post_message(IndexStatus(f"qa · indexed {report.chunks} chunks",
+                                          notify=f"Indexed {report.chunks} chunks in {report.seconds:.0f} s{skipped}."))
+        self.post_message(IndexReady(index))
 
-    def _index_ready(self, index: api.Index) -> None:
+    def _set_info(self, text: str) -> None:
+        self.query_one("#info-bar", Static).update(plain(text))
+
+    @on(IndexStage)
+    def _index_stage(self, message: IndexStage) -> None:
+        """Show the build panel at a new stage (label, bar reset), or hide it."""
+        panel = self.query_one("#building")
+        if message.label is None:
+            panel.remove_class("visible")
+            return
+        panel.add_class("visible")
+        self.query_one("#building-label", Label).update(plain(message.label))
+        self.query_one("#building-progress", ProgressBar).update(total=message.total, progress=0)
+
+    @on(IndexAdvance)
+    def _index_advance(self, message: IndexAdvance) -> None:
+        self.query_one("#building-progress", ProgressBar).advance(message.n)
+
+    @on(IndexStatus)
+    def _index_status(self, message: IndexStatus) -> None:
+        self._set_info(message.text)
+        if message.notify:
+            error = message.severity == "error"
+            self.notify(message.notify, severity="error" if error else "information",
+                        timeout=15 if error else 5, markup=False)
+
+    @on(IndexReady)
+    def _index_ready(self, message: IndexReady) -> None:
+        index = message.index
         self.index = index
-        self.conversation = api.Conversation(index, k=self.settings.k, mode=self.settings.mode)
+        self.conversation = qa.Conversation(index, k=self.settings.k, mode=self.settings.mode)
         model = index.model_name.rsplit("/", 1)[-1]
-        encoder = type(index.retriever.encoder).__name__.replace("Encoder", "").lower()
         corpus = index.corpus
         with contextlib.suppress(ValueError):
             corpus = corpus.relative_to(Path.cwd())
-        self._set_info(f"qa · {corpus} · {len(index.manifest.get('files', {}))} files · "
-                       f"{len(index)} chunks · {model} ({encoder}) · {self.settings.mode}")
+        self._set_info(f"qa · {corpus} · {len(index.manifest.files)} files · "
+                       f"{len(index)} chunks · {model} ({index.encoder_kind}) · {self.settings.mode}")
         for notice in index.notices:
             self.notify(notice, severity="warning", markup=False)
 
@@ -374,19 +195,21 @@ class QAApp(App[None]):
         chat.append(turn)
         chat.index = len(chat.children) - 1
         chat.scroll_end(animate=False)
-        self.answer(turn)
+        self.answer(turn, self.conversation)
 
     @work(thread=True, group="answer")
-    def answer(self, turn: Turn) -> None:
-        assert self.conversation is not None
+    def answer(self, turn: Turn, conversation: qa.Conversation) -> None:
         try:
-            answer = self.conversation.ask(turn.question)
+            self.post_message(Answered(turn, conversation.ask(turn.question)))
         except QAError as exc:
-            self.call_from_thread(turn.show_error, str(exc))
-            return
-        self.call_from_thread(self._answered, turn, answer)
+            self.post_message(Answered(turn, None, str(exc)))
 
-    def _answered(self, turn: Turn, answer: Answer) -> None:
+    @on(Answered)
+    def _answered(self, message: Answered) -> None:
+        turn, answer = message.turn, message.answer
+        if answer is None:
+            turn.show_error(message.error)
+            return
         turn.show_answer(answer)
         chat = self.query_one("#chat", ListView)
         if chat.highlighted_child is turn:

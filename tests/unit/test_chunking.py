@@ -8,7 +8,7 @@ from qa import loading
 from qa.chunking import ChunkerSettings, chunk_document, text_units
 from qa.types import Document, line_starts_of
 
-from .conftest import CORPUS
+from ..conftest import CORPUS
 
 
 def make_doc(text: str, path: str = "doc.txt") -> Document:

@@ -9,9 +9,11 @@ from textual.widgets import Static, TextArea
 
 from qa.config import Settings
 from qa.safety import markdown_literal
-from qa.tui.app import DocumentScreen, HelpScreen, QAApp, QuestionInput, SourceItem, Turn
+from qa.tui.app import QAApp
+from qa.tui.screens import DocumentScreen, HelpScreen
+from qa.tui.widgets import QuestionInput, SourceItem, Turn
 
-from .conftest import CORPUS, ROOT
+from ..conftest import CORPUS, ROOT
 
 SIZE = (120, 36)
 
@@ -64,8 +66,9 @@ async def test_opening_a_citation_highlights_the_sentence_at_its_line(index_copy
         assert area.selected_text == citation.quote
         assert area.selection.start[0] == citation.start_line - 1
         assert area.selection.end[0] == citation.end_line - 1
-        top, bottom = area.scroll_offset.y, area.scroll_offset.y + area.scrollable_content_region.height
-        assert top <= area.cursor_screen_offset.y or area.cursor_location[0] < bottom  # scrolled into view
+        await pilot.pause()
+        view = area.content_region  # screen coordinates, like the cursor's
+        assert view.y <= area.cursor_screen_offset.y < view.bottom  # the cited sentence is in view
         await pilot.press("escape")
         assert not isinstance(app.screen, DocumentScreen)
 
@@ -124,7 +127,8 @@ async def test_first_run_builds_the_index_in_the_app(corpus_copy, tmp_path):
     async with app.run_test(size=SIZE) as pilot:
         await settle(pilot)
         assert (index_dir / "CURRENT").is_file()
-        assert "50 chunks" in str(app.query_one("#info-bar").render()) or app.index is not None
+        assert app.index is not None and len(app.index) > 0
+        assert f"{len(app.index)} chunks" in str(app.query_one("#info-bar").render())
         turn = await ask(pilot, "How many signatories were there in 2017?")
         assert "300" in turn.answer.text
 

@@ -103,6 +103,7 @@ print(json.dumps({"small_peak_mib": small_peak / 2**20, "huge_peak_mib": huge_pe
 """
 
 
+@pytest.mark.slow  # ~40% of the suite: deselect with -m "not slow" while iterating; CI runs it
 def test_huge_files_index_with_bounded_memory(tmp_path):
     sentence = b"Line of filler text about rivers and hills, number one. "
     small, huge = tmp_path / "small", tmp_path / "huge"

@@ -60,7 +60,7 @@ class Faults:
 def test_io_failure_at_every_step_leaves_the_old_index(index_copy, monkeypatch, err):
     before = snapshot(index_copy)
     stored = qa.open_index(index_copy).stored
-    chunks, vectors, manifest = stored.chunks, stored.vectors(), dict(stored.manifest)
+    chunks, vectors, manifest = stored.chunks, stored.vectors(), stored.manifest
     failures = 0
     for n in range(1, 200):
         with monkeypatch.context() as patch:

@@ -11,7 +11,7 @@ from click.testing import CliRunner
 
 from qa.cli import cli
 
-from .conftest import CORPUS
+from ..conftest import CORPUS
 
 
 @pytest.fixture()

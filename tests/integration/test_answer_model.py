@@ -12,7 +12,7 @@ from qa.answering import is_sentence
 from qa.errors import ModelNotInstalledError
 from qa.models.reader import ARTIFACT_DIR, Reader, shipped_reader
 
-from .conftest import CORPUS
+from ..conftest import CORPUS
 
 ANSWERING = ("The Pyongyang Declaration was signed by a number of political parties on 20 April 1992 "
              "and calls for the unity of the socialist camp.")

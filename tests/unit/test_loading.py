@@ -7,7 +7,7 @@ import pytest
 from qa import loading
 from qa.errors import CorpusError
 
-from .pdf_maker import make_pdf
+from ..pdf_maker import make_pdf
 
 
 def load_one(tmp_path, name: str, data: bytes):

@@ -21,10 +21,10 @@ from qa.api import Conversation
 from qa.api import Turn as ConversationTurn
 from qa.cli import _hit_lines, _print_answer
 from qa.safety import markdown_literal, printable, printable_aligned, safe_json
-from qa.tui.app import SourceItem, Turn, answer_text, clipboard_text, plain, source_label
+from qa.tui.widgets import SourceItem, Turn, answer_text, clipboard_text, plain, source_label
 from qa.types import Answer, Citation, Hit
 
-from .test_safety import HOSTILE, UNSAFE
+from ..unit.test_safety import HOSTILE, UNSAFE
 
 fragment = st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_from(HOSTILE)
 untrusted = st.lists(fragment, min_size=1, max_size=4).map("".join)

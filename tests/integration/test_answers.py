@@ -7,7 +7,7 @@ import pytest
 import qa
 from qa.evaluation import evaluate_questions, read_questions
 
-from .conftest import CORPUS, QUESTIONS
+from ..conftest import CORPUS, QUESTIONS
 
 
 def quote_is_at_its_span(citation) -> bool:

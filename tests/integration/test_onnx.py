@@ -9,8 +9,9 @@ import sys
 import numpy as np
 
 import qa
-from qa import store
-from qa.embedding import MIN_PROBE_COSINE, PROBE_TEXTS, OnnxEncoder, OpenVinoEncoder, TorchEncoder
+from qa import encoder_policy, store
+from qa.embedding import OnnxEncoder, OpenVinoEncoder, TorchEncoder
+from qa.encoder_policy import MIN_PROBE_COSINE, MODELS_DIR, PROBE_TEXTS
 
 QUERY_IN_SUBPROCESS = """
 import json, sys
@@ -38,7 +39,7 @@ def test_query_path_imports_no_torch(shipped_index_dir):
 
 
 def test_export_matches_sentence_transformers_on_the_probe_set(shipped_index):
-    onnx = OnnxEncoder(shipped_index.stored.onnx_path)
+    onnx = OnnxEncoder(shipped_index.export_path)
     reference = TorchEncoder()
     a, b = onnx.encode(PROBE_TEXTS), reference.encode(PROBE_TEXTS)
     assert ((a * b).sum(axis=1) >= MIN_PROBE_COSINE).all()
@@ -55,7 +56,7 @@ def test_onnx_and_torch_queries_rank_the_same(shipped_index_dir):
 
 
 def test_corrupt_export_falls_back_with_a_notice(index_copy):
-    onnx_file = index_copy / store.MODELS_DIR / json.loads(
+    onnx_file = index_copy / MODELS_DIR / json.loads(
         (store.current_generation(index_copy) / "manifest.json").read_text())["onnx"]["file"]
     onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
     result = run_query(index_copy)
@@ -65,7 +66,7 @@ def test_corrupt_export_falls_back_with_a_notice(index_copy):
 
 
 def test_missing_export_falls_back_and_the_next_index_run_restores_it(index_copy, corpus_copy):
-    for item in (index_copy / store.MODELS_DIR).iterdir():
+    for item in (index_copy / MODELS_DIR).iterdir():
         item.unlink()
     result = run_query(index_copy)
     assert result["encoder"] == "TorchEncoder" and "20 April 1992" in result["answer"]
@@ -75,8 +76,8 @@ def test_missing_export_falls_back_and_the_next_index_run_restores_it(index_copy
 
 
 def test_openvino_runs_the_export_to_the_probe_tolerance(shipped_index):
-    onnx = OnnxEncoder(shipped_index.stored.onnx_path)
-    openvino = OpenVinoEncoder(shipped_index.stored.onnx_path)
+    onnx = OnnxEncoder(shipped_index.export_path)
+    openvino = OpenVinoEncoder(shipped_index.export_path)
     cosines = (openvino.encode(PROBE_TEXTS) * onnx.encode(PROBE_TEXTS)).sum(axis=1)
     assert cosines.min() >= MIN_PROBE_COSINE
 
@@ -85,7 +86,7 @@ def test_default_build_embeds_with_openvino_and_rebuild_keeps_the_export(corpus_
     index_dir = tmp_path / "embeddings"
     first = qa.build_index(corpus_copy, index_dir)
     assert first.encoder == "openvino"
-    (export,) = (index_dir / store.MODELS_DIR).iterdir()
+    (export,) = (index_dir / MODELS_DIR).iterdir()
     exported_at = export.stat().st_mtime_ns
     again = qa.build_index(corpus_copy, index_dir, rebuild=True)
     assert again.encoder == "openvino" and again.chunks_embedded == again.chunks
@@ -97,13 +98,11 @@ def test_default_build_embeds_with_openvino_and_rebuild_keeps_the_export(corpus_
 
 
 def test_a_failing_openvino_falls_back_to_onnxruntime(corpus_copy, tmp_path, monkeypatch):
-    from qa import indexing
-
     class Broken:
         def __init__(self, *args, **kwargs):
             raise RuntimeError("no CPU plugin")
 
-    monkeypatch.setattr(indexing, "OpenVinoEncoder", Broken)
+    monkeypatch.setattr(encoder_policy, "OpenVinoEncoder", Broken)
     report = qa.build_index(corpus_copy, tmp_path / "embeddings", encoder="openvino")
     assert report.encoder == "onnx"
     assert any("OpenVINO unavailable (RuntimeError: no CPU plugin)" in n for n in report.notices)

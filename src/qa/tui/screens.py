@@ -1,0 +1,105 @@
+"""The screens pushed over the chat: a cited document, and the help."""
+
+from __future__ import annotations
+
+import os
+import shlex
+import subprocess
+
+from rich.text import Text
+from textual.app import ComposeResult
+from textual.binding import Binding
+from textual.containers import VerticalScroll
+from textual.screen import ModalScreen, Screen
+from textual.widgets import Footer, Static, TextArea
+from textual.widgets.text_area import Selection
+
+from qa import Index, QAError
+from qa.safety import printable_aligned
+from qa.tui.widgets import plain
+from qa.types import Citation, Hit
+
+KEYS = [
+    ("Enter", "send the question"),
+    ("Ctrl+J or Alt+Enter", "new line in the question"),
+    ("Up / Down (empty question)", "previous / next question of this session"),
+    ("F2 / F3 / F4", "focus chat / sources / question (Tab and Shift+Tab cycle too)"),
+    ("Up / Down in chat", "select an answer: its sources show on the right"),
+    ("Enter or click on a source", "open the document at the cited lines, sentence highlighted"),
+    ("e (in the document)", "open the file in $EDITOR at the cited line"),
+    ("Esc", "back from the document or help"),
+    ("Ctrl+N", "new chat (forget the conversation)"),
+    ("Ctrl+Y", "copy the selected answer with its citations"),
+    ("Ctrl+S", "export the conversation to Markdown"),
+    ("Ctrl+P", "command palette"),
+    ("F1", "this help"),
+    ("Ctrl+Q", "quit"),
+]
+
+
+
+class DocumentScreen(Screen[None]):
+    """A cited document, the cited sentence selected and scrolled into view."""
+
+    BINDINGS = [
+        Binding("escape", "app.pop_screen", "Back"),
+        Binding("e", "edit", "Open in $EDITOR"),
+    ]
+
+    def __init__(self, index: Index, source: Citation | Hit) -> None:
+        super().__init__()
+        self.index = index
+        self.source = source
+        self.note = ""
+
+    def compose(self) -> ComposeResult:
+        s = self.source
+        yield Static(plain(f"{s.location}  {s.title}"), id="doc-title")
+        yield Static("", id="doc-note")
+        yield TextArea("", read_only=True, show_line_numbers=True, soft_wrap=True, id="document")
+        yield Footer()
+
+    def on_mount(self) -> None:
+        area = self.query_one(TextArea)
+        try:
+            document, current = self.index.read_document(self.source.path)
+        except QAError as exc:
+            self.query_one("#doc-note", Static).update(plain(str(exc)))
+            return
+        if not current:
+            self.note = "This file changed since it was indexed: run `qa index`; the highlight may be off."
+            self.query_one("#doc-note", Static).update(plain(self.note))
+        # One display character per source character, so offsets map to (row, column).
+        lines = [printable_aligned(line.rstrip("\r")) for line in document.text.split("\n")]
+        area.load_text("\n".join(lines))
+
+        def location(char: int) -> tuple[int, int]:
+            row = document.line_of(char) - 1
+            return row, min(char - document.line_starts[row], len(lines[row]))
+
+        area.selection = Selection(location(self.source.start_char), location(self.source.end_char))
+        area.focus()
+        self.call_after_refresh(area.scroll_cursor_visible, center=True)
+
+    def action_edit(self) -> None:
+        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
+        if not editor:
+            self.notify("Set $EDITOR (or $VISUAL) to open files from here.", severity="warning", markup=False)
+            return
+        path = self.index.document_path(self.source.path)
+        with self.app.suspend():
+            subprocess.call([*shlex.split(editor), f"+{self.source.start_line}", str(path)])
+
+
+class HelpScreen(ModalScreen[None]):
+    BINDINGS = [Binding("escape,f1,q", "app.pop_screen", "Close")]
+
+    def compose(self) -> ComposeResult:
+        text = Text("qa — keys\n\n", style="bold")
+        for key, what in KEYS:
+            text.append(f"{key:<28}", style="bold cyan")
+            text.append(f"{what}\n")
+        text.append("\nAnswers quote the documents; [n] markers point at the sources on the right. "
+                    "A refusal (yellow) means the documents don't say; its sources are only the closest matches.")
+        with VerticalScroll():
+            yield Static(text)
