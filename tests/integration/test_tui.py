@@ -11,7 +11,7 @@ from qa.config import Settings
 from qa.safety import markdown_literal
 from qa.tui.app import QAApp
 from qa.tui.screens import DocumentScreen, HelpScreen
-from qa.tui.widgets import QuestionInput, SourceItem, Turn
+from qa.tui.widgets import QuestionInput, SourceItem, Turn, answer_text, source_label
 
 from ..conftest import CORPUS, ROOT
 
@@ -195,3 +195,28 @@ def test_snapshot_help_screen(snap_compare, snapshot_app):
         await pilot.press("f1")
         await pilot.pause()
     assert snap_compare(snapshot_app, terminal_size=SIZE, run_before=run_before)
+
+
+async def test_answer_words_are_highlighted_in_the_answer_the_source_and_the_document(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        turn = await ask(pilot, "When was the Pyongyang Declaration signed?")
+        span = turn.answer.answer_span
+        assert span is not None and "1992" in span.text
+        body = answer_text(turn.answer)  # the renderable the turn's Static shows
+        marked = [body.plain[s.start:s.end] for s in body.spans if "reverse" in str(s.style)]
+        assert " ".join(span.text.split()) in marked
+        source = next(s for s in app.query(SourceItem) if s.span is not None)
+        label = source_label(source.source, source.span)
+        assert span.text in [label.plain[s.start:s.end] for s in label.spans if "reverse" in str(s.style)]
+        app.query_one("#sources").focus()
+        app.query_one("#sources").index = list(app.query(SourceItem)).index(source)
+        await pilot.press("enter")
+        await pilot.pause()
+        screen = app.screen
+        assert isinstance(screen, DocumentScreen)
+        area = screen.query_one("#document", TextArea)
+        (row, col), (end_row, end_col) = area.marked
+        assert area.document.get_line(row)[col:end_col] == span.text  # one line here
+        assert any(name == "qa.answer" for name in (h[2] for h in area._highlights[row]))

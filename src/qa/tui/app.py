@@ -19,7 +19,7 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, ListView, ProgressBar, Static
 
 import qa
-from qa import Answer, Citation, Hit, Index, QAError, Settings
+from qa import Answer, AnswerSpan, Citation, Hit, Index, QAError, Settings
 from qa.tui.screens import DocumentScreen, HelpScreen
 from qa.tui.widgets import QuestionInput, SourceItem, Turn, clipboard_text, plain, source_label
 
@@ -231,14 +231,19 @@ class QAApp(App[None]):
         else:
             title.update("Closest matches (not answers)")
             items = answer.passages
-        sources.extend(SourceItem(source, source_label(source)) for source in items)
+        span = answer.answer_span
+
+        def span_in(source: Citation | Hit) -> AnswerSpan | None:
+            return span if isinstance(source, Citation) and span is not None and source.n == span.citation else None
+
+        sources.extend(SourceItem(source, source_label(source, span_in(source)), span_in(source)) for source in items)
         if sources.children:
             sources.index = 0  # so F3 then Enter opens [1] straight away
 
     @on(ListView.Selected, "#sources")
     def _open_source(self, event: ListView.Selected) -> None:
         if isinstance(event.item, SourceItem) and self.index is not None:
-            self.push_screen(DocumentScreen(self.index, event.item.source))
+            self.push_screen(DocumentScreen(self.index, event.item.source, event.item.span))
 
     # -- actions --------------------------------------------------------------------------
     def _selected_answer(self) -> Answer | None:

@@ -6,18 +6,19 @@ import os
 import shlex
 import subprocess
 
+from rich.style import Style
 from rich.text import Text
 from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
 from textual.widgets import Footer, Static, TextArea
-from textual.widgets.text_area import Selection
+from textual.widgets.text_area import Selection, TextAreaTheme
 
 from qa import Index, QAError
 from qa.safety import printable_aligned
 from qa.tui.widgets import plain
-from qa.types import Citation, Hit
+from qa.types import AnswerSpan, Citation, Hit
 
 KEYS = [
     ("Enter", "send the question"),
@@ -38,6 +39,45 @@ KEYS = [
 
 
 
+class DocumentArea(TextArea):
+    """The read-only document, with the answer words marked inside the selected sentence.
+
+    TextArea draws its highlight map (normally filled from a syntax tree) with the theme's
+    syntax styles; ``mark`` adds one range under a style name of our own.
+    """
+
+    # a class default: TextArea builds its highlight map while it is still being constructed
+    marked: tuple[tuple[int, int], tuple[int, int]] | None = None
+
+    def on_mount(self) -> None:
+        base = self.theme
+        theme = TextAreaTheme.get_builtin_theme(base) or TextAreaTheme.get_builtin_theme("css")
+        styles = dict(theme.syntax_styles) if theme else {}
+        styles[ANSWER_STYLE] = Style(bold=True, reverse=True, underline=True)
+        self.register_theme(TextAreaTheme(name="qa-document", syntax_styles=styles))
+        self.theme = "qa-document"
+
+    def mark(self, start: tuple[int, int], end: tuple[int, int]) -> None:
+        self.marked = (start, end)
+        self._build_highlight_map()
+        self.refresh()
+
+    def _build_highlight_map(self) -> None:
+        super()._build_highlight_map()
+        if self.marked is None:
+            return
+        (row, col), (end_row, end_col) = self.marked
+        while row <= end_row:
+            line = self.document.get_line(row)
+            stop = end_col if row == end_row else len(line)
+            # the highlight map is in UTF-8 byte columns
+            self._highlights[row].append((len(line[:col].encode()), len(line[:stop].encode()), ANSWER_STYLE))
+            row, col = row + 1, 0
+
+
+ANSWER_STYLE = "qa.answer"
+
+
 class DocumentScreen(Screen[None]):
     """A cited document, the cited sentence selected and scrolled into view."""
 
@@ -46,21 +86,22 @@ class DocumentScreen(Screen[None]):
         Binding("e", "edit", "Open in $EDITOR"),
     ]
 
-    def __init__(self, index: Index, source: Citation | Hit) -> None:
+    def __init__(self, index: Index, source: Citation | Hit, span: AnswerSpan | None = None) -> None:
         super().__init__()
         self.index = index
         self.source = source
+        self.span = span
         self.note = ""
 
     def compose(self) -> ComposeResult:
         s = self.source
         yield Static(plain(f"{s.location}  {s.title}"), id="doc-title")
         yield Static("", id="doc-note")
-        yield TextArea("", read_only=True, show_line_numbers=True, soft_wrap=True, id="document")
+        yield DocumentArea("", read_only=True, show_line_numbers=True, soft_wrap=True, id="document")
         yield Footer()
 
     def on_mount(self) -> None:
-        area = self.query_one(TextArea)
+        area = self.query_one(DocumentArea)
         try:
             document, current = self.index.read_document(self.source.path)
         except QAError as exc:
@@ -78,6 +119,8 @@ class DocumentScreen(Screen[None]):
             return row, min(char - document.line_starts[row], len(lines[row]))
 
         area.selection = Selection(location(self.source.start_char), location(self.source.end_char))
+        if self.span is not None:
+            area.mark(location(self.span.start_char), location(self.span.end_char))
         area.focus()
         self.call_after_refresh(area.scroll_cursor_visible, center=True)
 

@@ -13,8 +13,10 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import ListItem, LoadingIndicator, Static, TextArea
 
-from qa.safety import printable
-from qa.types import Answer, Citation, Hit
+from qa.safety import printable, printable_aligned
+from qa.types import Answer, AnswerSpan, Citation, Hit
+
+ANSWER_WORDS = "bold reverse"  # how the short answer is marked, in the chat and the sources
 
 
 def plain(text: str, style: str = "") -> Text:
@@ -32,6 +34,14 @@ def answer_text(answer: Answer) -> Text:
     body = Text(printable(answer.text))
     for match in _MARKER.finditer(body.plain):
         body.stylize("bold cyan", match.start(), match.end())
+    if answer.answer_span is not None:
+        # The answer leads with its words ("20 April 1992 — ..."), and they recur in [1].
+        words = printable(" ".join(answer.answer_span.text.split()))
+        if body.plain.startswith(words):
+            body.stylize(ANSWER_WORDS, 0, len(words))
+        inside = body.plain.find(printable(answer.answer_span.text), len(words))
+        if inside >= 0:
+            body.stylize("bold", inside, inside + len(printable(answer.answer_span.text)))
     text.append_text(body)
     return text
 
@@ -116,19 +126,25 @@ class Turn(ListItem):
 
 
 class SourceItem(ListItem):
-    def __init__(self, source: Citation | Hit, label: Text) -> None:
+    def __init__(self, source: Citation | Hit, label: Text, span: AnswerSpan | None = None) -> None:
         super().__init__(Static(label))
         self.source = source
+        self.span = span  # the answer words, when they lie in this source
 
 
-def source_label(source: Citation | Hit) -> Text:
+def source_label(source: Citation | Hit, span: AnswerSpan | None = None) -> Text:
     label = Text()
     page = f" (page {source.page})" if source.page else ""
     if isinstance(source, Citation):
         label.append(f"[{source.n}] ", style="bold cyan")
         label.append(printable(source.location + page), style="bold")
         label.append(printable(f"  {source.title}\n"), style="dim")
-        label.append(printable(f"\u201c{source.quote}\u201d"))
+        # printable_aligned keeps one character per character, so quote offsets still hold
+        quote = Text(printable_aligned(f"\u201c{source.quote}\u201d"))
+        if span is not None and source.start_char <= span.start_char and span.end_char <= source.end_char:
+            begin = 1 + span.start_char - source.start_char
+            quote.stylize(ANSWER_WORDS, begin, begin + span.end_char - span.start_char)
+        label.append_text(quote)
     else:
         label.append(f"{source.rank}. ", style="bold yellow")
         label.append(printable(source.location + page), style="bold")
