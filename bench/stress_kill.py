@@ -29,7 +29,7 @@ def main() -> None:
     args = parser.parse_args()
 
     import qa
-    from tests.test_faults import kill_loop
+    from tests.integration.test_faults import kill_loop
 
     with tempfile.TemporaryDirectory() as scratch:
         corpus = Path(scratch) / "corpus"
