@@ -193,20 +193,24 @@ def test_conflicting_dates_are_cited_on_both_sides_with_a_warning(small_index):
     assert len(warning) == 1 and "1854" in warning[0] and "1861" in warning[0]
 
 
-def test_values_the_sources_place_at_different_times_are_not_a_conflict(small_index):
+@pytest.mark.parametrize(("years", "conflict"), [(("2002", "2017"), False), (None, True)])
+def test_values_the_sources_place_at_different_times_are_not_a_conflict(small_index, years, conflict):
+    first, second = (f" in {years[0]}", f"In {years[1]} t") if years else ("", "T")
     index_dir = small_index({
-        "accord-2002.txt": "= Harbour Accord =\n\nThe Harbour Accord had 258 signatories in 2002, ten "
+        "accord-2002.txt": f"= Harbour Accord =\n\nThe Harbour Accord had 258 signatories{first}, ten "
                            "years after it was opened for signature.\n",
-        "accord-2017.txt": "= Harbour Accord today =\n\nIn 2017 the Harbour Accord had 300 signatories "
+        "accord-2017.txt": f"= Harbour Accord today =\n\n{second}he Harbour Accord had 300 signatories "
                            "from every continent.\n",
     })
     question = "How many signatories did the Harbour Accord have?"
     data = _ask_json(index_dir, question, "--explain")
-    assert data["grounded"] is True and data["conflicts"] == []
-    # Both sides were read and give different counts: only their years keep them apart.
+    assert data["grounded"] is True
+    # Both sides were read and give different counts: with the years said, only they keep the
+    # two apart; without them (the control) the same sentences are a conflict.
     counts = {c["span"]["text"] for c in data["explain"]["candidates"]
               if c["probability"] >= data["explain"]["conflict_bar"]}
     assert any("258" in t for t in counts) and any("300" in t for t in counts)
+    assert bool(data["conflicts"]) is conflict
 
 
 @pytest.mark.parametrize(("question", "a", "b", "expected"), [

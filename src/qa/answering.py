@@ -36,6 +36,9 @@ MIN_WORDS = 4
 # probability reaches this fraction of the refusal threshold: a source that only nearly
 # answers still deserves to be shown when it contradicts the answer.
 CONFLICT_BAR = 0.6
+# ... and when its sentence (with its document's title) holds at least this share of the
+# question's key terms: a different value in a sentence about something else is no disagreement.
+CONFLICT_COVERAGE = 0.5
 
 REFUSAL_TEXT = ("The documents don't say. I found nothing in the corpus that answers this; "
                 "the closest matches are listed below, and they do not answer the question.")
@@ -164,6 +167,11 @@ def _short_answer(best: Candidate, span_threshold: float) -> AnswerSpan | None:
                       end_char=best.span_end, citation=1)
 
 
+def _coverage(terms: list[str], text: str) -> float:
+    present = set(lexical_query_tokens(text))
+    return sum(t in present for t in terms) / len(terms) if terms else 1.0
+
+
 def _value_conflicts(question: str, found: list[Candidate], chosen: list[Candidate],
                      bar: float) -> tuple[list[Candidate], list[Candidate]]:
     """Candidates whose answer words give another value than [1]'s (see ``qa.conflicts``): those
@@ -172,13 +180,15 @@ def _value_conflicts(question: str, found: list[Candidate], chosen: list[Candida
     base = claim(question, best.text, (best.span_start - best.start, best.span_end - best.start))
     if base is None:
         return [], []
+    terms = key_terms(question)
     cited: list[Candidate] = []
     extra: list[Candidate] = []
     for candidate in found[1:]:
         if candidate.probability < bar or _overlaps(best, candidate):
             continue
         hit = candidate.hit
-        if not same_subject(question, " ".join((hit.title, *hit.heading_path, hit.text))):
+        if (not same_subject(question, " ".join((hit.title, *hit.heading_path, hit.text)))
+                or _coverage(terms, f"{hit.title} {candidate.text}") < CONFLICT_COVERAGE):
             continue
         other = claim(question, candidate.text,
                       (candidate.span_start - candidate.start, candidate.span_end - candidate.start))

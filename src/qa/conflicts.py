@@ -5,7 +5,8 @@ Two spans from different passages are compared as values of the kind the questio
 * a date ("When ...?", or a span that is a date): day, month and year, each compared only when
   both sides give it ("April 1992" agrees with "20 April 1992", not with "20 April 1993");
 * a count ("How many/much ...?"): the first number, digits or words ("sixty-nine" = 69);
-* a name ("Who/Whom/Whose ...?"): differing when they share no word beyond titles.
+* a name ("Who/Whom/Whose ...?"): the capitalised words of a short span, differing when they
+  share none beyond titles.
 Anything else is not compared: a "what" span varies in extent too much to call a difference a
 disagreement.
 
@@ -40,7 +41,8 @@ _TENS = {w: 10 * i for i, w in enumerate(
     ("", "", "twenty", "thirty", "forty", "fifty", "sixty", "seventy", "eighty", "ninety")) if w}
 _TIME_WORDS = re.compile(r"\b(?:today|currently|now|as of|at present|at the time)\b", re.I)
 _TITLES = {"mr", "mrs", "ms", "dr", "sir", "president", "general", "chairman", "comrade", "king",
-           "queen", "prime", "minister", "secretary", "leader", "the", "of", "and", "a", "an"}
+           "queen", "prime", "minister", "secretary", "leader", "the", "of", "and", "a", "an", "all",
+           "this", "that", "these", "those", "our", "his", "her", "their", "its", "in", "on"}
 
 
 @dataclass(frozen=True)
@@ -98,7 +100,12 @@ def _count(text: str) -> tuple[object, ...] | None:
 
 
 def _name(text: str) -> tuple[object, ...] | None:
-    words = tuple(sorted({w for w in re.findall(r"[a-z0-9]+", text.lower()) if w not in _TITLES}))
+    """The capitalised words of a short span, titles and function words left out: "President
+    Kim Il Sung" -> (il, kim, sung). A span with none ("warmly", "the representatives of
+    political parties") or a long one is not a name."""
+    if len(text.split()) > 6:
+        return None
+    words = tuple(sorted({w.lower() for w in re.findall(r"\b[A-Z][\w'-]*", text)} - _TITLES))
     return words or None
 
 
