@@ -102,7 +102,10 @@ class Index:
                threshold: float | None = None) -> Answer:
         """Answer ``question`` from the ``k`` best passages (found with ``search_query`` when a
         follow-up was expanded). ``threshold`` overrides the answer model's refusal threshold
-        (a calibrated probability; 0 never refuses, which evaluation uses to trace the curve)."""
+        (a calibrated probability; 0 never refuses, which evaluation uses to trace the curve).
+
+        The answer carries its ``fingerprint`` (what it was computed from), any ``conflicts``
+        between its sources, and its ``explain`` (why: ``answer.to_dict(explain=True)``)."""
         question = check_question(question)
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise QAError(f"threshold must be between 0 and 1, not {threshold}")

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qa.explain import Explanation
 
 
 @dataclass(frozen=True)
@@ -193,7 +196,7 @@ class Answer:
     answer_span: AnswerSpan | None = None  # the short answer words, when the model is sure of them
     conflicts: tuple[Conflict, ...] = ()  # cited sources that give different values
     fingerprint: Fingerprint | None = None  # set by the API: what the answer was computed from
-    explain: Any = None  # qa.explain.Explanation: why this answer (set by the API)
+    explain: Explanation | None = None  # why this answer: scores, candidates, reasons (set by the API)
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """JSON-ready, deterministic for the same question on the same index (no timestamps,
