@@ -27,7 +27,9 @@ if TYPE_CHECKING:
         load_encoder,
         open_index,
         open_or_build,
+        verify_answer,
     )
+    from qa.audit import read_answer
     from qa.config import ENCODERS as QUERY_ENCODERS
     from qa.config import INDEX_ENCODERS, MODES, Settings, resolve_settings
     from qa.embedding import Encoder, model_spec
@@ -60,7 +62,8 @@ if TYPE_CHECKING:
     from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit, Manifest
 
 _LAZY = {
-    "qa.api": ("Conversation", "Index", "answer_model", "ask", "build_index", "check_question", "load_encoder",
+    "qa.audit": ("read_answer",),
+    "qa.api": ("Conversation", "Index", "answer_model", "ask", "verify_answer", "build_index", "check_question", "load_encoder",
                "open_index", "open_or_build"),
     "qa.config": ("INDEX_ENCODERS", "MODES", "QUERY_ENCODERS", "Settings", "resolve_settings"),
     "qa.embedding": ("Encoder", "model_spec"),
@@ -81,7 +84,7 @@ __all__ = [
     "Document", "Encoder", "Hit", "INDEX_ENCODERS", "Index", "IndexCorruptError",
     "IndexLockedError", "IndexMismatchError", "IndexMissingError", "IndexProgress", "IndexReport",
     "MODES", "Manifest", "ModelNotInstalledError", "QAError", "QUERY_ENCODERS", "QuestionError",
-    "QuestionReport", "QuestionResult", "Settings", "UnsafePathError", "__version__", "answer_model", "ask",
+    "QuestionReport", "QuestionResult", "Settings", "UnsafePathError", "__version__", "answer_model", "ask", "read_answer", "verify_answer",
     "build_index", "check_question", "eval_cache_dir", "evaluate_beir", "evaluate_questions",
     "load_encoder", "materialize_beir_corpus", "mean_metrics", "model_spec", "open_index", "open_or_build",
     "ranking_metrics", "read_beir", "read_questions", "resolve_settings",

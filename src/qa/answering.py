@@ -22,15 +22,23 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa.chunking import text_units
+from qa.conflicts import claim, disagree, same_subject
 from qa.lexical import query_tokens as lexical_query_tokens
-from qa.types import Answer, AnswerSpan, Citation, Hit
+from qa.types import Answer, AnswerSpan, Citation, Conflict, Hit
 
 if TYPE_CHECKING:
-    from qa.models.reader import Reader
+    from qa.models.reader import Reader, Reading
 
 MAX_SENTENCES = 3
 MAX_PASSAGES_READ = 5
 MIN_WORDS = 4
+# A passage that gives a different value is cited as the other side of a conflict when its
+# probability reaches this fraction of the refusal threshold: a source that only nearly
+# answers still deserves to be shown when it contradicts the answer.
+CONFLICT_BAR = 0.6
+# ... and when its sentence (with its document's title) holds at least this share of the
+# question's key terms: a different value in a sentence about something else is no disagreement.
+CONFLICT_COVERAGE = 0.5
 
 REFUSAL_TEXT = ("The documents don't say. I found nothing in the corpus that answers this; "
                 "the closest matches are listed below, and they do not answer the question.")
@@ -76,6 +84,7 @@ class Candidate:
     span_end: int
     probability: float
     span_score: float
+    reading: Reading | None = None  # everything the model said about the passage (for explain)
 
 
 def _sentences(hit: Hit) -> list[tuple[int, int, str]]:
@@ -109,25 +118,31 @@ def candidates(question: str, hits: list[Hit], reader: Reader) -> list[Candidate
             s, e, text = holder
             found.append(Candidate(hit, hit.start_char + s, hit.start_char + e, text,
                                    hit.start_char + span_start, hit.start_char + span_end,
-                                   reading.probability, score))
+                                   reading.probability, score, reading))
             break
     found.sort(key=lambda c: (-c.probability, -c.span_score, c.hit.rank))
     return found
 
 
-def _select(found: list[Candidate], threshold: float) -> list[Candidate]:
-    """The best sentence, and others only when they answer too and say something else."""
+def _select(found: list[Candidate], threshold: float) -> tuple[list[Candidate], dict[int, str]]:
+    """The best sentence, and others only when they answer too and say something else; with
+    the reason for each candidate left out (by index in ``found``)."""
     chosen = [found[0]]
-    for candidate in found[1:]:
-        if len(chosen) == MAX_SENTENCES or candidate.probability < threshold:
-            break
-        overlaps = any(
-            c.hit.path == candidate.hit.path and c.start < candidate.end and candidate.start < c.end
-            or _similar(c.text, candidate.text) for c in chosen
-        )
-        if not overlaps:
+    reasons: dict[int, str] = {}
+    for i, candidate in enumerate(found[1:], start=1):
+        if candidate.probability < threshold:
+            reasons[i] = f"probability {candidate.probability:.4f} below the threshold {threshold:.4f}"
+        elif len(chosen) == MAX_SENTENCES:
+            reasons[i] = f"already {MAX_SENTENCES} sentences"
+        elif any(_overlaps(c, candidate) for c in chosen):
+            reasons[i] = "says what a chosen sentence says (same span or same words)"
+        else:
             chosen.append(candidate)
-    return chosen
+    return chosen, reasons
+
+
+def _overlaps(a: Candidate, b: Candidate) -> bool:
+    return a.hit.path == b.hit.path and a.start < b.end and b.start < a.end or _similar(a.text, b.text)
 
 
 def _similar(a: str, b: str) -> bool:
@@ -155,18 +170,95 @@ def _short_answer(best: Candidate, span_threshold: float) -> AnswerSpan | None:
                       end_char=best.span_end, citation=1)
 
 
-def compose(question: str, hits: list[Hit], reader: Reader, assumption: str | None = None,
-            threshold: float | None = None) -> Answer:
-    """Build the answer for ``question`` from ``hits`` (see module docstring)."""
+def _coverage(terms: list[str], text: str) -> float:
+    present = set(lexical_query_tokens(text))
+    return sum(t in present for t in terms) / len(terms) if terms else 1.0
+
+
+def _value_conflicts(question: str, found: list[Candidate], chosen: list[Candidate],
+                     bar: float) -> tuple[list[Candidate], list[Candidate]]:
+    """Candidates whose answer words give another value than [1]'s (see ``qa.conflicts``): those
+    already chosen, and those above ``bar`` that must be cited as the other side."""
+    best = chosen[0]
+    base = claim(question, best.text, (best.span_start - best.start, best.span_end - best.start))
+    if base is None:
+        return [], []
+    terms = key_terms(question)
+    cited: list[Candidate] = []
+    extra: list[Candidate] = []
+    for candidate in found[1:]:
+        if candidate.probability < bar or _overlaps(best, candidate):
+            continue
+        hit = candidate.hit
+        if (not same_subject(question, " ".join((hit.title, *hit.heading_path, hit.text)))
+                or _coverage(terms, f"{hit.title} {candidate.text}") < CONFLICT_COVERAGE):
+            continue
+        other = claim(question, candidate.text,
+                      (candidate.span_start - candidate.start, candidate.span_end - candidate.start))
+        if other is None or not disagree(base, other):
+            continue
+        if candidate in chosen:
+            cited.append(candidate)
+        elif not any(_overlaps(c, candidate) for c in chosen + extra):
+            extra.append(candidate)
+    return cited, extra
+
+
+@dataclass(frozen=True)
+class Decision:
+    """The answer and how it was reached: every candidate sentence the model found, most
+    probable first, with the citation it became (None: left out) and why."""
+
+    answer: Answer
+    candidates: tuple[Candidate, ...]
+    citation_of: tuple[int | None, ...]  # per candidate
+    reasons: tuple[str, ...]  # per candidate
+    threshold: float
+    conflict_bar: float
+
+
+def decide(question: str, hits: list[Hit], reader: Reader, assumption: str | None = None,
+           threshold: float | None = None) -> Decision:
+    """Build the answer for ``question`` from ``hits`` (see module docstring), keeping the
+    evidence for ``qa ask --explain``."""
     threshold = reader.card.threshold if threshold is None else threshold
+    bar = CONFLICT_BAR * threshold
     found = candidates(question, hits, reader)
     confidence = found[0].probability if found else 0.0
     if not found or confidence < threshold:
-        return Answer(question, REFUSAL_TEXT, False, (), tuple(hits), confidence, assumption)
-    chosen = _select(found, threshold)  # best evidence first: [1] is always the strongest
+        answer = Answer(question, REFUSAL_TEXT, False, (), tuple(hits), confidence, assumption)
+        why = f"refused: the best evidence has probability {confidence:.4f}, below the threshold {threshold:.4f}"
+        return Decision(answer, tuple(found), (None,) * len(found), (why,) * len(found), threshold, bar)
+    chosen, reasons = _select(found, threshold)  # best evidence first: [1] is always the strongest
+    disagreeing, extra = _value_conflicts(question, found, chosen, bar)
+    chosen += extra
     citations = tuple(_citation(n, c) for n, c in enumerate(chosen, start=1))
     span = _short_answer(chosen[0], reader.card.span_threshold)
     text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
     if span is not None:
         text = f"{' '.join(span.text.split())} \u2014 {text}"
-    return Answer(question, text, True, citations, tuple(hits), confidence, assumption, span)
+    conflicts: tuple[Conflict, ...] = ()
+    sides = [chosen[0], *disagreeing, *extra]
+    if len(sides) > 1:
+        numbers = tuple(chosen.index(c) + 1 for c in sides)
+        values = tuple(c.hit.text[c.span_start - c.hit.start_char:c.span_end - c.hit.start_char] for c in sides)
+        conflicts = (Conflict(numbers, "value", values),)
+    answer = Answer(question, text, True, citations, tuple(hits), confidence, assumption, span, conflicts)
+    citation_of = tuple(chosen.index(c) + 1 if c in chosen else None for c in found)
+    reason_of: list[str] = []
+    for i, c in enumerate(found):
+        if c in extra:
+            reason_of.append(f"gives another value than [1] (probability {c.probability:.4f} above the conflict bar {bar:.4f}): cited as the other side")
+        elif i == 0:
+            reason_of.append(f"the most probable answer (probability {c.probability:.4f} at or above the threshold {threshold:.4f})")
+        elif c in chosen:
+            reason_of.append(f"answers too (probability {c.probability:.4f} at or above the threshold) and says something else")
+        else:
+            reason_of.append(reasons[i])
+    return Decision(answer, tuple(found), citation_of, tuple(reason_of), threshold, bar)
+
+
+def compose(question: str, hits: list[Hit], reader: Reader, assumption: str | None = None,
+            threshold: float | None = None) -> Answer:
+    """Build the answer for ``question`` from ``hits`` (see module docstring)."""
+    return decide(question, hits, reader, assumption, threshold).answer

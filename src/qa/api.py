@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import re
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa import loading, store
-from qa.answering import compose, key_terms
+from qa.answering import decide, key_terms
 from qa.config import ENCODERS, check_encoder, check_k, check_mode
 from qa.embedding import Encoder, OnnxEncoder, OpenVinoEncoder, TorchEncoder, model_spec
 from qa.encoder_policy import export_path, query_encoder
@@ -23,6 +23,9 @@ from qa.safety import markdown_literal
 from qa.types import Answer, Document, Hit, Manifest
 
 if TYPE_CHECKING:
+    from typing import Any
+
+    from qa.audit import Verification
     from qa.models.reader import Reader
 
 MAX_QUESTION_CHARS = 4000
@@ -125,12 +128,21 @@ class Index:
                threshold: float | None = None) -> Answer:
         """Answer ``question`` from the ``k`` best passages (found with ``search_query`` when a
         follow-up was expanded). ``threshold`` overrides the answer model's refusal threshold
-        (a calibrated probability; 0 never refuses, which evaluation uses to trace the curve)."""
+        (a calibrated probability; 0 never refuses, which evaluation uses to trace the curve).
+
+        The answer carries its ``fingerprint`` (what it was computed from), any ``conflicts``
+        between its sources, and its ``explain`` (why: ``answer.to_dict(explain=True)``)."""
         question = check_question(question)
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, not {threshold}")
+        from qa.audit import fingerprint
+        from qa.explain import explain
+
         hits = self.retriever.search(search_query or question, k=check_k(k), mode=check_mode(mode))
-        return compose(question, hits, answer_model(), assumption, threshold)
+        reader = answer_model()
+        decision = decide(question, hits, reader, assumption, threshold)
+        return replace(decision.answer, explain=explain(search_query or question, hits, decision),
+                       fingerprint=fingerprint(decision.answer, self.stored.generation, reader.sha256))
 
     def document_path(self, path: str) -> Path:
         """Absolute path of a cited document; refuses paths that leave the corpus."""
@@ -175,6 +187,19 @@ def answer_model() -> Reader:
     from qa.models.reader import shipped_reader
 
     return shipped_reader()
+
+
+def verify_answer(answer: dict[str, Any], index: Index | None = None) -> Verification:
+    """Re-check a saved JSON answer (``Answer.to_dict()``) against the files as they are now:
+    every quote at its offsets, every cited file's sha256. The files are looked up in ``index``'s
+    corpus when given, else in the corpus the answer names."""
+    from qa.audit import index_identity, verify
+
+    if index is not None:
+        return verify(answer, index.corpus, index_identity(index.stored.generation))
+    if not isinstance(answer.get("corpus"), str):
+        raise QAError("the answer does not name its corpus (it predates fingerprints): give the index with --index-dir")
+    return verify(answer, Path(answer["corpus"]))
 
 
 def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "auto",

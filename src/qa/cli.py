@@ -191,6 +191,8 @@ def _print_answer(answer: Answer) -> None:
         click.echo(click.style(printable(head), bold=True) + " \u2014 " + printable(rest))
     else:
         click.echo(printable(answer.text))
+    for conflict in answer.conflicts:
+        click.echo(click.style(printable(conflict.warning()), fg="yellow", bold=True))
     click.echo()
     if answer.grounded:
         for c in answer.citations:
@@ -211,11 +213,13 @@ def _print_answer(answer: Answer) -> None:
 @mode_option
 @json_option
 @encoder_option
+@click.option("--explain", is_flag=True, help="Show why: passage scores, candidate sentences, the decision.")
 def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str | None,
-        as_json: bool, encoder: str | None) -> None:
+        as_json: bool, encoder: str | None, explain: bool) -> None:
     """Answer QUESTION with cited sentences, or say the documents don't.
 
-    Without QUESTION, reads one question per line from standard input.
+    Without QUESTION, reads one question per line from standard input. The JSON is the same,
+    byte for byte, for the same question on the same index; `qa verify` re-checks it later.
     """
     try:
         settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
@@ -228,13 +232,54 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
             answer = conversation.ask(q)
             _notices(opened)
             if as_json:
-                click.echo(safe_json(answer.to_dict()))
+                click.echo(safe_json(answer.to_dict(explain=explain)))
             else:
                 if len(questions) > 1:
                     click.echo(("\n" if i else "") + printable(f"Q: {q}"))
                 _print_answer(answer)
+                if explain and answer.explain is not None:
+                    click.echo()
+                    for line in answer.explain.lines():
+                        click.echo(printable(line))
     except QAError as exc:
         raise _fail(exc) from exc
+
+
+@cli.command()
+@click.argument("answer_file", metavar="ANSWER.json", type=click.Path(path_type=Path, dir_okay=False))
+@click.option("--index-dir", type=click.Path(path_type=Path), default=None,
+              help="Check against this index's corpus (default: the corpus the answer names).")
+def verify(answer_file: Path, index_dir: Path | None) -> None:
+    """Re-check a saved `qa ask --json` answer: is every quote still at its offsets in the files?
+
+    Exits 0 when every quote is current, 1 when any is stale.
+    """
+    import qa
+
+    try:
+        data = qa.read_answer(answer_file)
+        index = None
+        if index_dir is not None or not isinstance(data.get("corpus"), str):
+            index = qa.open_index(resolve_settings(index_dir=index_dir).index_dir)
+        result = qa.verify_answer(data, index)
+    except QAError as exc:
+        raise _fail(exc) from exc
+    click.echo(printable(f"Corpus: {result.corpus}"))
+    for note in result.notes:
+        click.echo(printable(f"note: {note}"))
+    for f in result.files:
+        if f.actual is None:
+            click.echo(printable(f"file {f.path}: missing or unreadable"))
+        elif f.changed:
+            click.echo(printable(f"file {f.path}: changed since the answer (sha256 {f.recorded[:12] if f.recorded else '?'}… now {f.actual[:12]}…)"))
+    for q in result.quotes:
+        status = "current" if q.current else f"STALE: {q.reason}"
+        click.echo(printable(f"{q.label} {q.path} chars {q.start_char}-{q.end_char}: {status}"))
+    stale = result.stale
+    if stale:
+        click.echo(printable(f"{len(stale)} of {len(result.quotes)} quote(s) stale: {', '.join(q.label for q in stale)}"))
+        sys.exit(1)
+    click.echo(f"All {len(result.quotes)} quote(s) current.")
 
 
 @cli.command()

@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from qa.explain import Explanation
 
 from qa.errors import IndexCorruptError
 
@@ -141,6 +144,47 @@ class AnswerSpan:
 
 
 @dataclass(frozen=True)
+class Conflict:
+    """Cited sources that disagree: citations ``claims`` give different ``values`` (as the
+    sources word them) for what the question asks. ``kind`` is "value" (a date, count or name)."""
+
+    claims: tuple[int, ...]
+    kind: str
+    values: tuple[str, ...]
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"claims": list(self.claims), "kind": self.kind, "values": list(self.values)}
+
+    def warning(self) -> str:
+        """One line for people: which citation says what."""
+        sides = " vs ".join(f"[{n}] \u201c{' '.join(v.split())}\u201d" for n, v in zip(self.claims, self.values, strict=True))
+        return f"Warning: the sources disagree: {sides}"
+
+
+@dataclass(frozen=True)
+class Fingerprint:
+    """What an answer was computed from, so it can be reproduced and audited later."""
+
+    qa_version: str
+    corpus: str  # the corpus root every ``path`` is relative to
+    encoder: str  # the embedding model's name
+    encoder_sha256: str | None  # of the index's ONNX export of it (None: the index has none)
+    answer_model_sha256: str
+    generation: str  # the index generation that was searched
+    manifest_sha256: str  # of that generation's manifest.json
+    files: tuple[tuple[str, str], ...]  # (path, sha256) of each cited file, sorted by path
+
+    def to_dict(self) -> dict[str, Any]:
+        return {
+            "qa_version": self.qa_version,
+            "encoder": {"name": self.encoder, "sha256": self.encoder_sha256},
+            "answer_model": {"sha256": self.answer_model_sha256},
+            "index": {"generation": self.generation, "manifest_sha256": self.manifest_sha256},
+            "files": dict(self.files),
+        }
+
+
+@dataclass(frozen=True)
 class Answer:
     """An answer: cited sentences, or (``grounded`` False) a refusal with the closest passages."""
 
@@ -152,9 +196,17 @@ class Answer:
     confidence: float  # the answer model's calibrated probability that the passages answer
     assumption: str | None = None  # how a follow-up was read: "read as a follow-up to “…”"
     answer_span: AnswerSpan | None = None  # the short answer words, when the model is sure of them
+    conflicts: tuple[Conflict, ...] = ()  # cited sources that give different values
+    fingerprint: Fingerprint | None = None  # set by the API: what the answer was computed from
+    explain: Explanation | None = None  # why this answer: scores, candidates, reasons (set by the API)
 
-    def to_dict(self) -> dict[str, Any]:
-        return {
+    def to_dict(self, explain: bool = False) -> dict[str, Any]:
+        """JSON-ready, deterministic for the same question on the same index (no timestamps,
+        rounded floats). ``explain`` adds the ``explain`` object when the answer has one."""
+        data: dict[str, Any] = {}
+        if self.fingerprint is not None:
+            data["corpus"] = self.fingerprint.corpus
+        data.update({
             "question": self.question,
             "answer": self.text,
             "grounded": self.grounded,
@@ -163,7 +215,13 @@ class Answer:
             "answer_span": self.answer_span.to_dict() if self.answer_span else None,
             "citations": [c.to_dict() for c in self.citations],
             "passages": [p.to_dict() for p in self.passages],
-        }
+            "conflicts": [c.to_dict() for c in self.conflicts],
+        })
+        if self.fingerprint is not None:
+            data["fingerprint"] = self.fingerprint.to_dict()
+        if explain and self.explain is not None:
+            data["explain"] = self.explain.to_dict()
+        return data
 
 
 # ---------------------------------------------------------------------------------------------
