@@ -15,7 +15,8 @@ from functools import lru_cache
 from pathlib import Path
 from typing import Any
 
-from qa import __version__, loading, store
+from qa import loading, store
+from qa._version import __version__
 from qa.errors import QAError
 from qa.types import Answer, Fingerprint
 

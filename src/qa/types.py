@@ -4,10 +4,7 @@ from __future__ import annotations
 
 import bisect
 from dataclasses import asdict, dataclass, field, fields
-from typing import TYPE_CHECKING, Any
-
-if TYPE_CHECKING:
-    from qa.explain import Explanation
+from typing import Any
 
 from qa.errors import IndexCorruptError
 
@@ -198,7 +195,9 @@ class Answer:
     answer_span: AnswerSpan | None = None  # the short answer words, when the model is sure of them
     conflicts: tuple[Conflict, ...] = ()  # cited sources that give different values
     fingerprint: Fingerprint | None = None  # set by the API: what the answer was computed from
-    explain: Explanation | None = None  # why this answer: scores, candidates, reasons (set by the API)
+    # why this answer (a qa.explain.Explanation, set by the API; typed loosely here because
+    # types, the lowest step, must not import a later one)
+    explain: Any = None
 
     def to_dict(self, explain: bool = False) -> dict[str, Any]:
         """JSON-ready, deterministic for the same question on the same index (no timestamps,

@@ -13,7 +13,7 @@ from textual.app import ComposeResult
 from textual.message import Message
 from textual.widgets import ListItem, LoadingIndicator, Static, TextArea
 
-from qa.safety import printable, printable_aligned
+from qa.safety import printable
 from qa.types import Answer, AnswerSpan, Citation, Hit
 
 ANSWER_WORDS = "bold reverse"  # how the short answer is marked, in the chat and the sources
@@ -139,11 +139,12 @@ def source_label(source: Citation | Hit, span: AnswerSpan | None = None) -> Text
         label.append(f"[{source.n}] ", style="bold cyan")
         label.append(printable(source.location + page), style="bold")
         label.append(printable(f"  {source.title}\n"), style="dim")
-        # printable_aligned keeps one character per character, so quote offsets still hold
-        quote = Text(printable_aligned(f"\u201c{source.quote}\u201d"))
+        quote = Text(printable(f"\u201c{source.quote}\u201d"))
         if span is not None and source.start_char <= span.start_char and span.end_char <= source.end_char:
-            begin = 1 + span.start_char - source.start_char
-            quote.stylize(ANSWER_WORDS, begin, begin + span.end_char - span.start_char)
+            # offsets in the shown text: printable() may widen a control character
+            offset = span.start_char - source.start_char
+            begin = 1 + len(printable(source.quote[:offset]))
+            quote.stylize(ANSWER_WORDS, begin, begin + len(printable(source.quote[offset:offset + span.end_char - span.start_char])))
         label.append_text(quote)
     else:
         label.append(f"{source.rank}. ", style="bold yellow")
