@@ -5,7 +5,7 @@
 Each round edits the corpus, starts the real indexer in a subprocess (ONNX encoder), kills it
 at a random moment within its measured run time, then opens the committed index and checks it
 answers exactly as the generation it names did. The same loop as
-tests/test_faults.py::test_sigkill_during_updates_never_breaks_the_index (50 rounds there).
+tests/integration/test_faults.py::test_sigkill_during_updates_never_breaks_the_index (50 rounds there).
 A round takes about a second; 1000 rounds take about 20-30 minutes on 2 cores.
 """
 

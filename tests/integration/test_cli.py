@@ -122,3 +122,54 @@ def test_hostile_document_text_is_printed_literally_by_the_cli(tmp_path, monkeyp
     assert "[link=file:///etc/passwd]x[/link]" in result.output
     search = CliRunner().invoke(cli, ["search", "zebra terminals receive", "--json"])
     assert "\x1b" not in search.output and "\\u001b" in search.output
+
+
+def test_eval_questions_scores_a_question_set(run, tmp_path):
+    records = [json.loads(line) for line in (CORPUS.parent / "questions" / "shipped-corpus.jsonl").read_text().splitlines()]
+    subset = [r for r in records if r["answerable"]][:2] + [r for r in records if not r["answerable"]][:1]
+    subset.append({"id": "x1", "question": "When was the Pyongyang Declaration signed?", "answerable": True,
+                   "expected": ["a string no answer contains"], "evidence": "nor this"})
+    questions = tmp_path / "q.jsonl"
+    questions.write_text("\n".join(json.dumps(r) for r in subset) + "\n")
+    result = run("eval-questions", str(questions), "--json")
+    assert result.exit_code == 0, result.output
+    data = json.loads(result.output)
+    assert data["metrics"]["answerable"] == 3 and data["metrics"]["unanswerable"] == 1
+    assert data["metrics"]["answer_contains_expected"] == pytest.approx(2 / 3, abs=1e-4)
+    assert data["metrics"]["refusal_rate_unanswerable"] == 1.0
+    assert [r["id"] for r in data["results"]] == [r["id"] for r in subset]
+    human = run("eval-questions", str(questions), "-v")
+    assert human.exit_code == 0 and "3 answerable, 1 unanswerable questions" in human.output
+    assert "- x1 (" in human.output  # -v lists the miss
+    questions.write_text('{"question": "no answerable key"}\n')
+    bad = run("eval-questions", str(questions))
+    assert bad.exit_code == 1 and "not a question record" in bad.output
+
+
+def test_eval_scores_a_beir_dataset(tmp_path):
+    dataset = tmp_path / "tiny-beir"
+    (dataset / "qrels").mkdir(parents=True)
+    docs = {"d1": ("Zebra migration", "Zebras cross the Mara river every July in large herds."),
+            "d2": ("Volcano", "Mount Etna erupted with lava fountains over Sicily."),
+            "d3": ("Tea", "Green tea is steamed, black tea is oxidised before drying."),
+            "d/4": ("Glaciers", "Glaciers in the Alps have retreated since 1850.")}
+    (dataset / "corpus.jsonl").write_text("".join(
+        json.dumps({"_id": i, "title": t, "text": x}) + "\n" for i, (t, x) in docs.items()))
+    (dataset / "queries.jsonl").write_text(
+        json.dumps({"_id": "q1", "text": "when do zebras cross the river"}) + "\n"
+        + json.dumps({"_id": "q2", "text": "alpine glacier retreat"}) + "\n"
+        + json.dumps({"_id": "q3", "text": "not judged, so not scored"}) + "\n")
+    (dataset / "qrels" / "test.tsv").write_text("query-id\tcorpus-id\tscore\nq1\td1\t1\nq2\td/4\t2\n")
+    index_dir = tmp_path / "eval-cache"
+    result = CliRunner().invoke(cli, ["eval", str(dataset), "--index-dir", str(index_dir), "--json"])
+    assert result.exit_code == 0, result.output
+    report = json.loads(result.output[result.output.index("{"):])
+    assert (report["queries"], report["documents"], report["chunks"]) == (2, 4, 4)
+    assert set(report["metrics"]) == {"dense", "lexical", "hybrid"}
+    for mode in ("dense", "hybrid"):  # each query's one relevant document is the obvious first
+        assert report["metrics"][mode] == {"ndcg@10": 1.0, "recall@10": 1.0, "recall@100": 1.0, "mrr@10": 1.0}
+    again = CliRunner().invoke(cli, ["eval", str(dataset), "--index-dir", str(index_dir), "--mode", "lexical"])
+    assert again.exit_code == 0 and "up to date" in again.output  # the index is reused
+    assert "nDCG@10" in again.output and "lexical" in again.output and "hybrid" not in again.output
+    missing = CliRunner().invoke(cli, ["eval", str(tmp_path), "--index-dir", str(index_dir)])
+    assert missing.exit_code == 1 and "not a BEIR dataset" in missing.output

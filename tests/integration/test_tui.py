@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
+import contextlib
+import json
 import shutil
+import sys
 
 import pytest
 from textual.widgets import Static, TextArea
@@ -11,7 +14,7 @@ from qa.config import Settings
 from qa.safety import markdown_literal
 from qa.tui.app import QAApp
 from qa.tui.screens import DocumentScreen, HelpScreen
-from qa.tui.widgets import QuestionInput, SourceItem, Turn, answer_text, source_label
+from qa.tui.widgets import QuestionInput, SourceItem, Turn, answer_text, clipboard_text, source_label
 
 from ..conftest import CORPUS, ROOT
 
@@ -220,3 +223,89 @@ async def test_answer_words_are_highlighted_in_the_answer_the_source_and_the_doc
         (row, col), (end_row, end_col) = area.marked
         assert area.document.get_line(row)[col:end_col] == span.text  # one line here
         assert any(name == "qa.answer" for name in (h[2] for h in area._highlights[row]))
+
+
+async def test_ctrl_y_copies_the_selected_answer_with_its_citations(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        await pilot.press("ctrl+y")
+        assert app.clipboard == ""  # nothing to copy yet
+        first = await ask(pilot, "When was the Pyongyang Declaration signed?")
+        await ask(pilot, "How many signatories were there in 2017?")
+        app.query_one("#chat").focus()
+        await pilot.press("up")  # select the first answer
+        await pilot.press("ctrl+y")
+        assert app.clipboard == clipboard_text(first.answer)
+        assert first.answer.citations[0].quote in app.clipboard and "[1] pyongyang-declaration-1992.txt:3-3" in app.clipboard
+
+
+def editor_script(tmp_path) -> tuple[str, object]:
+    record = tmp_path / "editor-args.json"
+    script = tmp_path / "fake-editor"
+    script.write_text(f"#!{sys.executable}\nimport json, sys\nopen({str(record)!r}, 'w').write(json.dumps(sys.argv[1:]))\n")
+    script.chmod(0o755)
+    return str(script), record
+
+
+async def test_e_opens_the_cited_file_in_editor_at_the_line(index_copy, tmp_path, monkeypatch):
+    editor, record = editor_script(tmp_path)
+    monkeypatch.setenv("EDITOR", editor + " --wait")
+    monkeypatch.delenv("VISUAL", raising=False)
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        turn = await ask(pilot, "How many signatories were there in 2017?")
+        citation = turn.answer.citations[0]
+        await pilot.press("f3", "enter")
+        await pilot.pause()
+        assert isinstance(app.screen, DocumentScreen)
+        # The headless test driver cannot suspend: the app says so instead of crashing.
+        await pilot.press("e")
+        await pilot.pause()
+        assert isinstance(app.screen, DocumentScreen) and not record.exists()
+        assert any("open" in n.message and f"line {citation.start_line}" in n.message for n in app._notifications)
+        # Where the terminal can be handed over, the editor gets +LINE and the file.
+        monkeypatch.setattr(type(app), "suspend", lambda self: contextlib.nullcontext())
+        await pilot.press("e")
+        await pilot.pause()
+        assert json.loads(record.read_text()) == ["--wait", f"+{citation.start_line}", str(CORPUS / citation.path)]
+        monkeypatch.setenv("EDITOR", str(tmp_path / "no-such-editor"))
+        await pilot.press("e")  # an editor that is not there is a message, not a crash
+        await pilot.pause()
+        assert any("Could not start" in n.message for n in app._notifications)
+        assert isinstance(app.screen, DocumentScreen)
+
+
+async def test_palette_rebuild_re_embeds_and_reopens(index_copy, tmp_path):
+    app = make_app(index_copy, tmp_path)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        before = app.index.stored.generation.name
+        await pilot.press("ctrl+p")
+        await pilot.pause()
+        await pilot.press(*"rebuild")
+        await pilot.pause(0.5)
+        await pilot.press("enter")
+        for _ in range(1200):  # the rebuild runs in a worker: wait for it to report back
+            await pilot.pause(0.25)
+            if app.index is not None:
+                break
+        await settle(pilot)
+        assert app.index is not None and app.index.built is not None
+        assert app.index.built.chunks_embedded == app.index.built.chunks > 0  # everything re-embedded
+        assert app.index.stored.generation.name != before
+        turn = await ask(pilot, "How many signatories were there in 2017?")
+        assert "300" in turn.answer.text
+
+
+async def test_stale_index_is_updated_at_start_up(index_copy, corpus_copy, tmp_path):
+    (corpus_copy / "zebra-note.txt").write_text("The zebra census of 2031 counted 4,512 zebras in the park.\n")
+    app = make_app(index_copy, tmp_path, corpus=corpus_copy)
+    async with app.run_test(size=SIZE) as pilot:
+        await settle(pilot)
+        assert app.index is not None and app.index.built is not None
+        assert app.index.built.files_indexed == ("zebra-note.txt",)
+        assert f"{len(app.index.manifest.files)} files" in rendered(app.query_one("#info-bar"))
+        turn = await ask(pilot, "How many zebras did the 2031 census count?")
+        assert "4,512" in turn.answer.text

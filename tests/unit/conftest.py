@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import hashlib
 import re
-import shutil
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -18,8 +17,6 @@ import numpy as np
 import pytest
 
 import qa
-
-from ..conftest import CORPUS
 
 
 class FakeEncoder:
@@ -49,15 +46,8 @@ def fake() -> FakeEncoder:
 
 
 @pytest.fixture()
-def small_corpus(tmp_path) -> Path:
-    target = tmp_path / "corpus"
-    shutil.copytree(CORPUS, target)
-    return target
-
-
-@pytest.fixture()
-def fake_index(small_corpus, tmp_path, fake) -> tuple[Path, Path]:
-    """(corpus, index_dir) indexed with the fake encoder, no ONNX export."""
+def fake_index(corpus_copy, tmp_path, fake) -> tuple[Path, Path]:
+    """(corpus, index_dir): a copy of the shipped corpus indexed with the fake encoder."""
     index_dir = tmp_path / "embeddings"
-    qa.build_index(small_corpus, index_dir, encoder=fake, export=False)
-    return small_corpus, index_dir
+    qa.build_index(corpus_copy, index_dir, encoder=fake, export=False)
+    return corpus_copy, index_dir

@@ -91,13 +91,13 @@ def test_encoder_names_are_validated(fake_index, tmp_path):
         qa.load_encoder("onnx")  # needs an index with an export
 
 
-def test_open_or_build_first_run_then_opens_as_is(small_corpus, tmp_path, fake):
+def test_open_or_build_first_run_then_opens_as_is(corpus_copy, tmp_path, fake):
     index_dir = tmp_path / "idx"
     said: list[str] = []
-    first = qa.open_or_build(small_corpus, index_dir, encoder=fake, announce=said.append)
+    first = qa.open_or_build(corpus_copy, index_dir, encoder=fake, announce=said.append)
     assert first.built is not None and first.built.chunks == len(first) > 0
-    assert said == [f"no index in {index_dir} yet: building it from {small_corpus}/ (first run)"]
-    second = qa.open_or_build(small_corpus, index_dir, encoder=fake, announce=said.append)
+    assert said == [f"no index in {index_dir} yet: building it from {corpus_copy}/ (first run)"]
+    second = qa.open_or_build(corpus_copy, index_dir, encoder=fake, announce=said.append)
     assert second.built is None and len(said) == 1
 
 

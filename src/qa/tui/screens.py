@@ -8,7 +8,7 @@ import subprocess
 
 from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult
+from textual.app import ComposeResult, SuspendNotSupported
 from textual.binding import Binding
 from textual.containers import VerticalScroll
 from textual.screen import ModalScreen, Screen
@@ -130,8 +130,14 @@ class DocumentScreen(Screen[None]):
             self.notify("Set $EDITOR (or $VISUAL) to open files from here.", severity="warning", markup=False)
             return
         path = self.index.document_path(self.source.path)
-        with self.app.suspend():
-            subprocess.call([*shlex.split(editor), f"+{self.source.start_line}", str(path)])
+        try:
+            with self.app.suspend():
+                subprocess.call([*shlex.split(editor), f"+{self.source.start_line}", str(path)])
+        except SuspendNotSupported:  # an editor would fight the app for the terminal
+            self.notify(f"Cannot hand the terminal to an editor here: open {path} at line "
+                        f"{self.source.start_line} yourself.", severity="warning", markup=False)
+        except OSError as exc:  # $EDITOR names no runnable program
+            self.notify(f"Could not start {editor!r}: {exc.strerror or exc}", severity="error", markup=False)
 
 
 class HelpScreen(ModalScreen[None]):
