@@ -152,7 +152,9 @@ def test_a_planted_pickle_is_never_unpickled(index_copy, tmp_path):
     assert not marker.exists()
 
 
-@pytest.mark.parametrize("bad", ["../../etc/passwd", "/etc/passwd", "a/../../x.txt", "..\\x"])
+# A backslash is an ordinary character in a POSIX name ("..\\x" is a file in the corpus): see
+# test_hostile_inputs.py for such names being indexed and opened.
+@pytest.mark.parametrize("bad", ["../../etc/passwd", "/etc/passwd", "a/../../x.txt", "a/../../../x"])
 def test_paths_outside_the_corpus_are_refused(index_copy, bad, shipped_index):
     with pytest.raises(UnsafePathError):
         shipped_index.document_path(bad)

@@ -12,7 +12,7 @@ import click
 
 from qa.config import ENCODERS, INDEX_ENCODERS, MODES, Settings, resolve
 from qa.errors import IndexMissingError, QAError
-from qa.safety import printable, safe_json
+from qa.safety import printable, printable_line, safe_json
 
 if TYPE_CHECKING:
     from qa.api import Index
@@ -75,7 +75,7 @@ class _RichProgress:
 
 
 def _print_report(report: IndexReport) -> None:
-    echo = lambda line="": click.echo(printable(line), err=True)  # noqa: E731
+    echo = lambda line="": click.echo(printable_line(line), err=True)  # noqa: E731
     for notice in report.notices:
         echo(f"note: {notice}")
     for path, warning in report.warnings:
@@ -150,7 +150,7 @@ def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: s
 
 def _hit_lines(hit: Hit) -> list[str]:
     page = f" (page {hit.page})" if hit.page else ""
-    head = f"{hit.rank}. {hit.location}{page}  {hit.title}  score {hit.score:.3f}"
+    head = f"{hit.rank}. {printable_line(hit.location)}{page}  {printable_line(hit.title)}  score {hit.score:.3f}"
     body = " ".join(hit.text.split())
     return [head, "   " + (body[:400] + ("…" if len(body) > 400 else ""))]
 
@@ -190,7 +190,7 @@ def _print_answer(answer: Answer) -> None:
     if answer.grounded:
         for c in answer.citations:
             page = f" (page {c.page})" if c.page else ""
-            click.echo(printable(f"[{c.n}] {c.location}{page}  {c.title}"))
+            click.echo(printable_line(f"[{c.n}] {c.location}{page}  {c.title}"))
             click.echo(printable(f"    \u201c{c.quote}\u201d"))
     else:
         click.echo("Closest matches (not answers):")

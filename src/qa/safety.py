@@ -30,6 +30,12 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_visible, text)
 
 
+def printable_line(text: str) -> str:
+    """``printable(text)`` kept on one line: newlines and tabs become visible too (␊, ␉). For
+    names (file paths, titles) printed inside a line, where a raw newline could forge output."""
+    return printable(text).replace("\n", "\u240a").replace("\t", "\u2409")
+
+
 def _aligned(match: re.Match[str]) -> str:
     code = ord(match.group())
     if code < 0x20:

@@ -84,9 +84,11 @@ def text_hash(text: str) -> str:
 
 
 def safe_relative_path(path: str) -> str:
-    """``path`` if it is a plain relative path inside the corpus, else UnsafePathError."""
+    """``path`` if it is a plain relative path inside the corpus, else UnsafePathError. A
+    backslash is an ordinary character in a POSIX file name (refusing it made such an index
+    unopenable); resolve_in_corpus still checks where the path really leads."""
     pure = PurePosixPath(path)
-    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path or "\x00" in path:
+    if not path or pure.is_absolute() or ".." in pure.parts or "\x00" in path:
         raise UnsafePathError(f"path {path!r} points outside the corpus: refusing it ({REBUILD_HINT})")
     return path
 
