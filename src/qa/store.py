@@ -12,6 +12,8 @@ Layout of ``embeddings/``::
         lexical/         BM25 index (bm25s: .npy with allow_pickle=False and JSON)
     models/              ONNX export of the model, shared by generations (sha256 in manifest)
     .lock                held (flock) by the one writer; records its PID
+    .qa-index            marker written when qa made the folder an index: qa deletes nothing
+                         in a folder without it, and only its own names (gen-NNNNNN, .tmp-P-T)
     .tmp-*               a generation being written; removed by the next writer if left over
 
 A writer builds a generation under ``.tmp-*``, fsyncs it, renames it to ``gen-N`` and only then
@@ -29,7 +31,9 @@ import functools
 import hashlib
 import json
 import os
+import re
 import shutil
+import stat
 import time
 from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass
@@ -38,6 +42,7 @@ from typing import TYPE_CHECKING, Any
 
 from qa import __version__
 from qa.errors import (
+    ConfigError,
     IndexCorruptError,
     IndexLockedError,
     IndexMismatchError,
@@ -57,6 +62,10 @@ CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
 MODELS_DIR = "models"
+MARKER = ".qa-index"
+LOCK = ".lock"
+_GENERATION_NAME = re.compile(r"gen-\d{6}")
+_STAGING_NAME = re.compile(r"\.tmp-\d+-\d+")
 # Above this many chunks an exact scan costs more than the rest of a query (18 ms at 100k, 175 ms
 # at 1M here), so the index becomes IVF: 4·sqrt(N) k-means lists, IVF_NPROBE of them searched.
 # Measured by bench/query_latency.py: recall@10 against exact 0.975 at 100k, 0.988 at 1M and
@@ -116,30 +125,66 @@ def _naming(path: Path) -> Iterator[None]:
         raise
 
 
+class FileSystem:
+    """Every call by which the store changes the disk goes through ``fs``, an instance of this:
+    the fault-injection seam (tests swap in one that fails the Nth call with ENOSPC, EIO or
+    EROFS). Files are created exclusively and never through a symbolic link: a planted link at
+    a staging name makes the open fail instead of overwriting the link's target."""
+
+    CREATE = os.O_WRONLY | os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+
+    def create(self, path: Path) -> int:
+        return os.open(path, self.CREATE, 0o644)
+
+    def write(self, fd: int, data: bytes) -> None:
+        view = memoryview(data)
+        while view:
+            view = view[os.write(fd, view):]
+
+    def fsync(self, fd: int) -> None:
+        os.fsync(fd)
+
+    def mkdir(self, path: Path) -> None:
+        os.mkdir(path, 0o755)
+
+    def rename(self, source: Path, target: Path) -> None:
+        os.rename(source, target)
+
+    def replace(self, source: Path, target: Path) -> None:
+        os.replace(source, target)
+
+
+fs = FileSystem()
+
+
 def _fsync_dir(path: Path) -> None:
     with _naming(path):
-        fd = os.open(path, os.O_RDONLY)
+        fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY | os.O_NOFOLLOW)
         try:
-            os.fsync(fd)
+            fs.fsync(fd)
         finally:
             os.close(fd)
 
 
 def _write_with(path: Path, produce: Callable[[Callable[[bytes], None]], None]) -> dict[str, Any]:
-    """Create ``path``, let ``produce`` write it piece by piece, fsync it, and return its checksum
-    record. Pieces go straight to the file: a large file is never held whole in memory."""
+    """Create ``path`` (exclusively, never through a link), let ``produce`` write it piece by
+    piece, fsync it, and return its checksum record. Pieces go straight to the file: a large
+    file is never held whole in memory."""
     digest = hashlib.sha256()
     size = 0
-    with _naming(path), open(path, "wb") as handle:
-        def write(piece: bytes) -> None:
-            nonlocal size
-            handle.write(piece)
-            digest.update(piece)
-            size += len(piece)
+    with _naming(path):
+        fd = fs.create(path)
+        try:
+            def write(piece: bytes) -> None:
+                nonlocal size
+                fs.write(fd, piece)
+                digest.update(piece)
+                size += len(piece)
 
-        produce(write)
-        handle.flush()
-        os.fsync(handle.fileno())
+            produce(write)
+            fs.fsync(fd)
+        finally:
+            os.close(fd)
     return {"sha256": digest.hexdigest(), "bytes": size}
 
 
@@ -237,21 +282,28 @@ def lexical_query_tokens(text: str) -> list[str]:
 def _write_lexical(directory: Path, texts: list[str]) -> None:
     import bm25s
 
-    directory.mkdir()
+    fs.mkdir(directory)  # new, inside the fresh staging folder: bm25s writes only there
     tokens = _lexical_tokens(texts)
     retriever = bm25s.BM25()
     retriever.index(tokens, show_progress=False)
     retriever.save(str(directory), allow_pickle=False, show_progress=False)
     for item in directory.iterdir():
         with _naming(item), open(item, "rb") as handle:
-            os.fsync(handle.fileno())
+            fs.fsync(handle.fileno())
 
 
 def _generations(index_dir: Path) -> list[Path]:
-    return sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+    return sorted(p for p in index_dir.glob("gen-*")
+                  if _GENERATION_NAME.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
+
+
+def _require_folder(index_dir: Path) -> None:
+    if index_dir.exists() and not index_dir.is_dir():
+        raise ConfigError(f"the index folder {index_dir} is a file, not a folder: give --index-dir a folder")
 
 
 def current_generation(index_dir: Path) -> Path | None:
+    _require_folder(index_dir)
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -296,13 +348,13 @@ def write_generation(
 
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-    index_dir.mkdir(parents=True, exist_ok=True)
+    claim(index_dir)
     tmp = index_dir / f".tmp-{os.getpid()}-{time.time_ns()}"
     previous = current_generation_safe(index_dir)
-    number = max([int(p.name[4:]) for p in _generations(index_dir) if p.name[4:].isdigit()] or [0]) + 1
+    number = max([int(p.name[4:]) for p in _generations(index_dir)] or [0]) + 1
     final = index_dir / f"gen-{number:06d}"
     try:
-        tmp.mkdir()
+        fs.mkdir(tmp)
         data_files: dict[str, Any] = {}
         data_files[CHUNKS] = _write_file(tmp / CHUNKS, _chunk_lines(chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
@@ -323,11 +375,12 @@ def write_generation(
         }
         _write_file(tmp / MANIFEST, json.dumps(manifest, indent=2, ensure_ascii=False).encode("utf-8"))
         _fsync_dir(tmp)
-        os.rename(tmp, final)
+        fs.rename(tmp, final)
         _fsync_dir(index_dir)
         pointer = index_dir / f"{CURRENT}.tmp"
+        pointer.unlink(missing_ok=True)  # a leftover (never a link: claim refuses those)
         _write_file(pointer, (final.name + "\n").encode())
-        os.replace(pointer, index_dir / CURRENT)
+        fs.replace(pointer, index_dir / CURRENT)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if final.exists() and current_generation_safe(index_dir) != final:
@@ -360,20 +413,86 @@ def current_generation_safe(index_dir: Path) -> Path | None:
 
 
 def _prune(index_dir: Path, keep: set[Path | None]) -> None:
-    """Remove leftovers of killed writers and generations older than the previous one."""
+    """Remove leftovers of killed writers and generations older than the previous one: only
+    names qa gives (gen-NNNNNN, .tmp-PID-TIME), only real folders, only in a claimed folder."""
+    if not _is_claimed(index_dir):
+        return
     for item in index_dir.iterdir():
-        if item.name.startswith(".tmp-") or (item.name.startswith("gen-") and item not in keep):
-            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
-    (index_dir / f"{CURRENT}.tmp").unlink(missing_ok=True)
+        ours = _STAGING_NAME.fullmatch(item.name) or (_GENERATION_NAME.fullmatch(item.name) and item not in keep)
+        if ours and item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, ignore_errors=True)
+    pointer = index_dir / f"{CURRENT}.tmp"
+    if pointer.is_file() and not pointer.is_symlink():
+        pointer.unlink(missing_ok=True)
+
+
+def _is_claimed(index_dir: Path) -> bool:
+    try:
+        return stat.S_ISREG(os.lstat(index_dir / MARKER).st_mode)
+    except OSError:
+        return False
+
+
+def _looks_like_old_index(index_dir: Path) -> bool:
+    """An index written before the marker existed: CURRENT names a generation whose manifest
+    has qa's format fields. Only then is a folder without the marker taken as qa's."""
+    try:
+        generation = current_generation(index_dir)
+        manifest = read_manifest(generation) if generation else {}
+    except QAError:
+        return False
+    return "format_version" in manifest and "data_files" in manifest
+
+
+def _io_error(what: str, exc: OSError) -> QAError:
+    reason = os.strerror(exc.errno) if exc.errno else str(exc)
+    return QAError(f"cannot {what}: {reason}. Nothing was written.")
+
+
+def claim(index_dir: Path) -> None:
+    """Make sure ``index_dir`` is a folder qa may write in, making it one when new or empty.
+
+    Refuses (ConfigError) a file, a non-empty folder that is not a qa index, and any symbolic
+    link inside the folder; disk errors (read-only, full) become one-line QAErrors.
+    """
+    _require_folder(index_dir)
+    try:
+        index_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as exc:
+        raise _io_error(f"create the index folder {index_dir}", exc) from exc
+    try:
+        entries = list(os.scandir(index_dir))
+    except OSError as exc:
+        raise _io_error(f"read the index folder {index_dir}", exc) from exc
+    links = [entry.name for entry in entries if entry.is_symlink()]
+    if links:
+        raise ConfigError(
+            f"{index_dir / links[0]} is a symbolic link inside the index folder: qa never writes "
+            "through links; remove it")
+    if _is_claimed(index_dir):
+        return
+    if entries and not _looks_like_old_index(index_dir):
+        raise ConfigError(
+            f"{index_dir} is not empty and is not a qa index: choose an empty or new folder for "
+            "--index-dir (qa never deletes or overwrites files it did not create)")
+    try:
+        _write_file(index_dir / MARKER, f"qa index folder (qa {__version__})\n".encode())
+    except FileExistsError:
+        pass  # another writer claimed it a moment ago
+    except OSError as exc:
+        raise _io_error(f"write in the index folder {index_dir}", exc) from exc
 
 
 @contextlib.contextmanager
 def lock(index_dir: Path) -> Iterator[None]:
     """Exclusive writer lock. flock is released by the kernel when its holder dies, so a lock
     left by a killed process is simply taken over; the PID in the file names a live holder."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
+    claim(index_dir)
+    path = index_dir / LOCK
+    try:
+        fd = os.open(path, os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC, 0o644)
+    except OSError as exc:
+        raise _io_error(f"create the lock file {path}", exc) from exc
     try:
         try:
             fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
@@ -384,8 +503,11 @@ def lock(index_dir: Path) -> Iterator[None]:
             raise IndexLockedError(
                 f"another `qa index` (PID {holder}) is writing {index_dir}; wait for it to finish"
             ) from exc
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        try:
+            os.ftruncate(fd, 0)
+            os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+        except OSError as exc:
+            raise _io_error(f"write the lock file {path}", exc) from exc
         yield
     finally:
         os.close(fd)
@@ -410,7 +532,7 @@ class StoredIndex:
         return len(self.chunks)
 
     def lexical(self) -> Any:
-        """The BM25 index, loaded on first use."""
+        """The BM25 index (open_stored loads it eagerly, see there)."""
         if self._lexical is None:
             import bm25s
 
@@ -447,8 +569,8 @@ def read_manifest(generation: Path) -> dict[str, Any]:
         manifest = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise _corrupt(f"{generation / MANIFEST} is missing") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _corrupt(f"{generation / MANIFEST} is unreadable ({exc})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _corrupt(f"{generation / MANIFEST} is unreadable ({type(exc).__name__})") from exc
     if not isinstance(manifest, dict):
         raise _corrupt(f"{generation / MANIFEST} is not a JSON object")
     return manifest
@@ -519,8 +641,8 @@ def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> Stored
                     ),
                     record["hash"],
                 ))
-    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError) as exc:
-        raise _corrupt(f"{generation / CHUNKS} is malformed ({exc})") from exc
+    except (json.JSONDecodeError, KeyError, TypeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _corrupt(f"{generation / CHUNKS} is malformed ({type(exc).__name__}: {exc})") from exc
     raw = np.fromfile(generation / VECTORS, dtype=np.uint8)
     try:
         faiss_index = faiss.deserialize_index(raw)
@@ -530,4 +652,8 @@ def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> Stored
         raise _corrupt(f"{faiss_index.ntotal} vectors but {len(chunks)} chunks")
     if faiss_index.d != manifest["model"]["dim"]:
         raise _corrupt(f"vectors have dimension {faiss_index.d}, the model {manifest['model']['dim']}")
-    return StoredIndex(index_dir, generation, manifest, chunks, faiss_index)
+    stored = StoredIndex(index_dir, generation, manifest, chunks, faiss_index)
+    # Loaded now, not on first use: two commits by another process prune this generation, and
+    # an opened index must keep answering until it is closed.
+    stored.lexical()
+    return stored
