@@ -185,3 +185,61 @@ def test_write_failure_message_is_a_qa_error(index_copy, monkeypatch):
     monkeypatch.setattr(store, "fs", Full())
     with pytest.raises(QAError, match="No space left on device.*previous index is unchanged"):
         store.write_generation(index_copy, stored.chunks, stored.vectors(), dict(stored.manifest))
+
+
+def dead_pid() -> int:
+    pid = 4_000_000
+    while True:
+        try:
+            os.kill(pid, 0)
+        except ProcessLookupError:
+            return pid
+        except OSError:
+            pass
+        pid -= 1
+
+
+def test_leftovers_of_a_killed_onnx_export_are_removed_and_nothing_else(index_copy):
+    from .conftest import CORPUS
+
+    models = index_copy / store.MODELS_DIR
+    leftover = models / f"all-MiniLM-L6-v2.onnx.tmp-{dead_pid()}"
+    leftover.write_bytes(b"half an export")
+    live = models / f"all-MiniLM-L6-v2.onnx.tmp-{os.getppid()}"  # a live process: maybe exporting
+    live.write_bytes(b"in progress")
+    mine = {models / "notes.tmp-1": b"user", models / "model.onnx.tmp-x": b"user"}
+    for path, data in mine.items():
+        path.write_bytes(data)
+    report = qa.build_index(CORPUS, index_copy, encoder="onnx")  # up to date: only cleans up
+    assert report.up_to_date
+    assert not leftover.exists() and live.exists()
+    assert all(path.read_bytes() == data for path, data in mine.items())
+
+
+def doctor_manifest(index_dir: Path, **changes) -> None:
+    import json
+
+    path = store.current_generation(index_dir) / store.MANIFEST
+    manifest = json.loads(path.read_text())
+    manifest.update(changes)
+    path.write_text(json.dumps(manifest))
+
+
+def test_a_doctored_corpus_path_never_shows_a_file_outside_the_indexed_one(index_copy):
+    doctor_manifest(index_copy, corpus="/etc", corpus_relative="../../../../../../etc",
+                    files={"passwd": {"sha256": "0" * 64, "bytes": 1, "title": "x", "chunks": 1}})
+    index = qa.open_index(index_copy)
+    with pytest.raises(QAError, match="checksum differs"):  # before: /etc/passwd was shown
+        index.read_document("passwd")
+
+
+def test_a_moved_project_finds_its_corpus_beside_the_index(index_copy, corpus_copy):
+    # index_copy and corpus_copy sit side by side, as a project moved from elsewhere would.
+    doctor_manifest(index_copy, corpus="/old/place/that/is/gone", corpus_relative="../corpus")
+    index = qa.open_index(index_copy)
+    assert index.corpus == corpus_copy.resolve()
+    document, current = index.read_document("pyongyang-declaration-1992.txt")
+    assert current and "Pyongyang" in document.text
+    (corpus_copy / "pyongyang-declaration-1992.txt").write_text("edited since")
+    with pytest.raises(QAError, match="changed since it was indexed"):
+        index.read_document("pyongyang-declaration-1992.txt")

@@ -39,6 +39,11 @@ def check_question(question: str) -> str:
         raise QuestionError("the question must be text")
     if "\x00" in question:
         raise QuestionError("the question contains binary data (NUL bytes)")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: undecodable bytes from argv or a caller
+        raise QuestionError("the question is not valid text (undecodable bytes or lone surrogates): "
+                            "type it again in UTF-8") from exc
     question = question.strip()
     if not question:
         raise QuestionError("the question is empty")
@@ -67,7 +72,13 @@ class Index:
 
     @property
     def corpus(self) -> Path:
-        return Path(self.stored.manifest["corpus"])
+        """The indexed folder: found relative to the index first (a moved project keeps
+        working), else at the absolute path recorded. Only a root: every file shown from it is
+        checked against its indexed checksum (read_document)."""
+        relative = self.stored.manifest.get("corpus_relative")
+        if isinstance(relative, str) and (self.root / relative).is_dir():
+            return (self.root / relative).resolve()
+        return Path(str(self.stored.manifest.get("corpus", "")))
 
     @property
     def model_name(self) -> str:
@@ -106,15 +117,25 @@ class Index:
         return store.resolve_in_corpus(self.corpus, path)
 
     def read_document(self, path: str) -> tuple[Document, bool]:
-        """The cited document, decoded exactly as when it was indexed, and whether it still
-        matches the indexed version (False: it changed since, so spans may be off)."""
+        """The cited document, decoded exactly as when it was indexed. Its checksum is verified
+        first: a file that differs from the indexed one (edited since, or not the file the
+        index meant: a doctored manifest's corpus pointing at /etc) is never shown as the cited
+        document. The bool is kept for callers; it is always True."""
+        indexed = self.manifest.get("files", {}).get(path)
+        if not isinstance(indexed, dict):
+            raise QAError(f"{path} is not a file of this index")
         source = loading.SourceFile(store.safe_relative_path(path), self.document_path(path))
         try:
-            document, _ = loading.load(source)
+            raw = loading.read_bytes(source)
         except loading.SkipFile as exc:
             raise QAError(f"cannot open {path}: {exc}") from exc
-        indexed = self.manifest.get("files", {}).get(path, {})
-        return document, indexed.get("sha256") == document.sha256
+        if raw.sha256 != indexed.get("sha256"):
+            raise QAError(f"{path} changed since it was indexed (its checksum differs): run `qa index` "
+                          "to see it as cited")
+        try:
+            return loading.parse(source, raw), True
+        except loading.SkipFile as exc:
+            raise QAError(f"cannot open {path}: {exc}") from exc
 
     def stale_files(self, corpus: Path | None = None) -> list[str]:
         """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since

@@ -11,7 +11,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from qa.config import ENCODERS, INDEX_ENCODERS, MODES, Settings, resolve
-from qa.errors import IndexMissingError, QAError
+from qa.errors import IndexMissingError, QAError, QuestionError
 from qa.safety import printable, printable_line, safe_json
 
 if TYPE_CHECKING:
@@ -216,7 +216,7 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
 
     try:
         settings = resolve(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
-        questions = [question] if question is not None else [q for q in sys.stdin.read().splitlines() if q.strip()]
+        questions = [question] if question is not None else [q for q in _stdin_text().splitlines() if q.strip()]
         if not questions:
             raise click.UsageError("give a QUESTION or pipe questions on standard input")
         opened = _open(settings)
@@ -232,6 +232,23 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
                 _print_answer(answer)
     except QAError as exc:
         raise _fail(exc) from exc
+
+
+def _stdin_text() -> str:
+    """Standard input as UTF-8 text: closed stdin is a usage error, other bytes a QuestionError
+    (never a UnicodeDecodeError traceback)."""
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        raise click.UsageError("standard input is closed: give a QUESTION or pipe questions in")
+    try:
+        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode("utf-8", "surrogateescape")
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"cannot read standard input ({exc}): give a QUESTION") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QuestionError(f"standard input is not UTF-8 text (byte {exc.start}): "
+                            "convert it, e.g. with iconv -t UTF-8") from exc
 
 
 @cli.command()

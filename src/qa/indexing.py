@@ -8,6 +8,8 @@ unchanged corpus embeds nothing and writes nothing.
 from __future__ import annotations
 
 import importlib.util
+import os
+import re
 import shutil
 import time
 from dataclasses import dataclass, field
@@ -114,6 +116,7 @@ def build_index(
     tokenizer = ModelTokenizer(spec)
     notices: list[str] = []
     with store.lock(index_dir):
+        _remove_dead_exports(index_dir)
         old = _fresh_start(index_dir, spec.name, chunker, rebuild, notices)
         old_files: dict[str, Any] = old.manifest.get("files", {}) if old else {}
         old_rows: dict[str, list[int]] = {}
@@ -217,6 +220,8 @@ def build_index(
                       "package": spec.pip_name},
             "chunker": chunker.to_dict(),
             "corpus": str(corpus.resolve()),
+            # Preferred when it leads to a folder: a project moved whole keeps its corpus.
+            "corpus_relative": os.path.relpath(corpus.resolve(), index_dir.resolve()),
             "files": files,
             "skipped": [list(s) for s in skipped],
             "counts": {"files": len(files), "skipped": len(skipped)},
@@ -229,6 +234,35 @@ def build_index(
         len(plan), len(pending), len(plan) - len(pending), time.perf_counter() - started,
         generation.name, False, tuple(notices), active.kind if active else "",
     )
+
+
+# export_onnx writes <model>.onnx.tmp-<PID> and renames it; a killed export leaves that behind.
+_EXPORT_LEFTOVER = re.compile(r"[\w.-]+\.onnx\.tmp-(\d+)")
+
+
+def _remove_dead_exports(index_dir: Path) -> None:
+    """Remove ONNX exports left by killed writers: only in a folder qa has claimed, only files
+    named as export_onnx names them, only when that PID is gone (or is us: we hold the lock,
+    so no other export into this folder can be running)."""
+    models = index_dir / store.MODELS_DIR
+    if not store.is_claimed(index_dir) or not models.is_dir() or models.is_symlink():
+        return
+    for item in models.iterdir():
+        match = _EXPORT_LEFTOVER.fullmatch(item.name)
+        if match and not item.is_symlink() and item.is_file() and not _alive(int(match.group(1))):
+            item.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True
 
 
 def _export_encoder(kind: str, onnx_path: Path, notices: list[str]) -> Encoder:

@@ -415,7 +415,7 @@ def current_generation_safe(index_dir: Path) -> Path | None:
 def _prune(index_dir: Path, keep: set[Path | None]) -> None:
     """Remove leftovers of killed writers and generations older than the previous one: only
     names qa gives (gen-NNNNNN, .tmp-PID-TIME), only real folders, only in a claimed folder."""
-    if not _is_claimed(index_dir):
+    if not is_claimed(index_dir):
         return
     for item in index_dir.iterdir():
         ours = _STAGING_NAME.fullmatch(item.name) or (_GENERATION_NAME.fullmatch(item.name) and item not in keep)
@@ -426,7 +426,7 @@ def _prune(index_dir: Path, keep: set[Path | None]) -> None:
         pointer.unlink(missing_ok=True)
 
 
-def _is_claimed(index_dir: Path) -> bool:
+def is_claimed(index_dir: Path) -> bool:
     try:
         return stat.S_ISREG(os.lstat(index_dir / MARKER).st_mode)
     except OSError:
@@ -469,7 +469,7 @@ def claim(index_dir: Path) -> None:
         raise ConfigError(
             f"{index_dir / links[0]} is a symbolic link inside the index folder: qa never writes "
             "through links; remove it")
-    if _is_claimed(index_dir):
+    if is_claimed(index_dir):
         return
     if entries and not _looks_like_old_index(index_dir):
         raise ConfigError(
