@@ -243,3 +243,18 @@ def test_a_moved_project_finds_its_corpus_beside_the_index(index_copy, corpus_co
     (corpus_copy / "pyongyang-declaration-1992.txt").write_text("edited since")
     with pytest.raises(QAError, match="changed since it was indexed"):
         index.read_document("pyongyang-declaration-1992.txt")
+
+
+async def test_the_chat_records_a_failure_to_open_the_index_so_qa_chat_exits_1(tmp_path):
+    from qa.config import Settings
+    from qa.tui.app import QAApp
+
+    a_file = tmp_path / "file"
+    a_file.write_text("not a folder")
+    app = QAApp(Settings(corpus=small_corpus(tmp_path), index_dir=a_file), export_dir=tmp_path, cursor_blink=False)
+    async with app.run_test(size=(100, 30)) as pilot:
+        await pilot.app.workers.wait_for_complete()
+        await pilot.pause()
+        assert app.failure is not None and "is a file, not a folder" in app.failure
+        await pilot.press("ctrl+q")
+    assert a_file.read_text() == "not a folder"

@@ -270,7 +270,12 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
         raise _fail(exc) from exc
     from qa.tui.app import QAApp
 
-    QAApp(settings).run()
+    app = QAApp(settings)
+    app.run()
+    if app.failure:  # the chat showed it; the exit code must say it too
+        raise click.ClickException(printable(app.failure))
+    if app.return_code:
+        sys.exit(app.return_code)
 
 
 @cli.command("eval-questions")

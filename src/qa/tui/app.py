@@ -270,6 +270,8 @@ class QAApp(App[None]):
         self.cursor_blink = cursor_blink
         self.index: api.Index | None = None
         self.conversation: api.Conversation | None = None
+        # Why the index could not be opened or built, if it could not: `qa chat` then exits 1.
+        self.failure: str | None = None
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -344,6 +346,7 @@ class QAApp(App[None]):
                 index = api.open_index(settings.index_dir, encoder=settings.encoder)
             index.search("warm up", k=1)  # loads the encoder and BM25 now, not on the first question
         except QAError as exc:
+            self.failure = str(exc)
             self.call_from_thread(self._building, None)
             self.call_from_thread(self._set_info, f"qa · {exc}")
             self.call_from_thread(self.notify, str(exc), severity="error", timeout=15, markup=False)
@@ -351,6 +354,7 @@ class QAApp(App[None]):
         self.call_from_thread(self._index_ready, index)
 
     def _index_ready(self, index: api.Index) -> None:
+        self.failure = None
         self.index = index
         self.conversation = api.Conversation(index, k=self.settings.k, mode=self.settings.mode)
         model = index.model_name.rsplit("/", 1)[-1]
