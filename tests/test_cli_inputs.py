@@ -26,13 +26,15 @@ def one_line_error(result, code: int = 1) -> str:
     b"\xed\xa0\x80 lone surrogate encoded?\n",  # a UTF-8-encoded lone surrogate
     b"\xff\xfe\x00binary\n",
 ])
-def test_non_utf8_bytes_on_stdin(tmp_path, data):
+def test_non_utf8_bytes_on_stdin(tmp_path, monkeypatch, data):
+    monkeypatch.chdir(tmp_path)  # no corpus/ here, so no first-run build either
     result = CliRunner().invoke(cli, ["ask", "--index-dir", str(tmp_path / "none")], input=data)
     assert "not UTF-8 text" in one_line_error(result)
 
 
 @pytest.mark.parametrize("question", ["caf\udce9?", "\ud800 lone", "tail \udfff"])
-def test_lone_surrogates_in_the_question(tmp_path, question):
+def test_lone_surrogates_in_the_question(tmp_path, monkeypatch, question):
+    monkeypatch.chdir(tmp_path)
     # What Python makes of undecodable bytes in argv (surrogateescape).
     result = CliRunner().invoke(cli, ["ask", question, "--index-dir", str(tmp_path / "none")])
     assert "not valid text" in one_line_error(result)

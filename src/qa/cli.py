@@ -212,13 +212,15 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
 
     Without QUESTION, reads one question per line from standard input.
     """
-    from qa.api import Conversation
+    from qa.api import Conversation, check_question
 
     try:
         settings = resolve(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
         questions = [question] if question is not None else [q for q in _stdin_text().splitlines() if q.strip()]
         if not questions:
             raise click.UsageError("give a QUESTION or pipe questions on standard input")
+        for q in questions:  # before the index is opened: a bad question is the error to report
+            check_question(q)
         opened = _open(settings)
         conversation = Conversation(opened, k=settings.k, mode=settings.mode)
         for i, q in enumerate(questions):
