@@ -66,3 +66,14 @@ def test_config_values_of_the_wrong_type(tmp_path, monkeypatch, toml, message):
     (tmp_path / "qa.toml").write_text(toml)
     result = CliRunner().invoke(cli, ["search", "anything"])
     assert message in one_line_error(result)
+
+
+@pytest.mark.parametrize("content, message", [
+    (b"[" * 100_000 + b"]" * 100_000 + b"\n", "not a question record (RecursionError"),
+    (b'{"question": "caf\xe9", "answerable": true}\n', "is not UTF-8"),
+])
+def test_a_hostile_question_file(tmp_path, monkeypatch, content, message):
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "q.jsonl").write_bytes(content)
+    result = CliRunner().invoke(cli, ["eval-questions", str(tmp_path / "q.jsonl"), "--index-dir", str(tmp_path / "none")])
+    assert message in one_line_error(result)
