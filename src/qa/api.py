@@ -137,6 +137,25 @@ class Index:
         except loading.SkipFile as exc:
             raise QAError(f"cannot open {path}: {exc}") from exc
 
+    def refreshed(self) -> Index:
+        """This index, or, when another process has committed a newer generation since it was
+        opened, that generation opened whole (its query encoder reused). Never half of one:
+        on any error reading the new generation this index is returned unchanged."""
+        try:
+            current = store.current_generation(self.root)
+        except QAError:
+            return self
+        if current is None or current == self.stored.generation:
+            return self
+        try:
+            fresh = open_index(self.root, self._encoder_choice)
+        except QAError:
+            return self
+        if self._retriever is not None and fresh.model_name == self.model_name:
+            fresh._retriever = Retriever(fresh.stored, self._retriever.encoder)
+        fresh.notices.append(f"index updated to {fresh.stored.generation.name} by another `qa index`")
+        return fresh
+
     def stale_files(self, corpus: Path | None = None) -> list[str]:
         """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since
         the index was built. Reads every file: cheap for the folders qa is meant for."""

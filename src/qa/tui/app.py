@@ -37,7 +37,7 @@ from textual.widgets.text_area import Selection
 
 from qa import api
 from qa.config import Settings
-from qa.errors import IndexMissingError, QAError
+from qa.errors import IndexLockedError, IndexMissingError, QAError
 from qa.safety import printable, printable_aligned
 from qa.types import Answer, Citation, Hit
 
@@ -65,6 +65,7 @@ def plain(text: str, style: str = "") -> Text:
 
 
 _MARKER = re.compile(r"\[\d+\]")
+LOCK_RETRY_SECONDS = 2.0  # while another writer builds the first index
 
 
 def answer_text(answer: Answer) -> Text:
@@ -339,7 +340,21 @@ class QAApp(App[None]):
             if index is None:
                 if not settings.corpus.is_dir():
                     raise IndexMissingError(f"no index in {settings.index_dir} and no corpus folder {settings.corpus} to build it from")
-                report = api.build_index(settings.corpus, settings.index_dir, rebuild=rebuild, progress=Progress())
+                try:
+                    report = api.build_index(settings.corpus, settings.index_dir, rebuild=rebuild, progress=Progress())
+                except IndexLockedError:
+                    # Another `qa index` is writing: answer from what is committed meanwhile
+                    # (each question picks up its new generation), or wait for it and retry.
+                    self.call_from_thread(self._building, None)
+                    try:
+                        index = api.open_index(settings.index_dir, encoder=settings.encoder)
+                    except IndexMissingError:
+                        self.call_from_thread(self._set_info, "qa · another `qa index` is building the index: waiting…")
+                        self.call_from_thread(self.set_timer, LOCK_RETRY_SECONDS, self.open_index)
+                        return
+                    index.search("warm up", k=1)
+                    self.call_from_thread(self._index_ready, index)
+                    return
                 self.call_from_thread(self._building, None)
                 skipped = f", skipped {len(report.skipped)}" if report.skipped else ""
                 self.call_from_thread(self.notify, f"Indexed {report.chunks} chunks in {report.seconds:.0f} s{skipped}.", markup=False)
@@ -384,6 +399,10 @@ class QAApp(App[None]):
     def answer(self, turn: Turn) -> None:
         assert self.conversation is not None
         try:
+            # Between questions: a generation committed by another writer replaces the open one.
+            fresh = self.conversation.index.refreshed()
+            if fresh is not self.conversation.index:
+                self.conversation.index = self.index = fresh
             answer = self.conversation.ask(turn.question)
         except QAError as exc:
             self.call_from_thread(turn.show_error, str(exc))
