@@ -471,7 +471,8 @@ def claim(index_dir: Path) -> None:
             "through links; remove it")
     if is_claimed(index_dir):
         return
-    if entries and not _looks_like_old_index(index_dir):
+    # A lone .lock is what an older qa left when its first build failed before committing.
+    if {entry.name for entry in entries} - {LOCK} and not _looks_like_old_index(index_dir):
         raise ConfigError(
             f"{index_dir} is not empty and is not a qa index: choose an empty or new folder for "
             "--index-dir (qa never deletes or overwrites files it did not create)")
