@@ -28,8 +28,9 @@ def main() -> None:
     parser.add_argument("--seed", type=int, default=1)
     args = parser.parse_args()
 
-    import qa
     from tests.test_faults import kill_loop
+
+    import qa
 
     with tempfile.TemporaryDirectory() as scratch:
         corpus = Path(scratch) / "corpus"

@@ -11,6 +11,7 @@ import re
 
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
+from markdown_it import MarkdownIt
 from rich.console import Console
 from rich.text import Text
 from textual.app import App, ComposeResult
@@ -26,7 +27,13 @@ from qa.types import Answer, Citation, Hit
 
 from ..unit.test_safety import HOSTILE, UNSAFE
 
-fragment = st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_from(HOSTILE)
+# Markdown that would go live in an export: bare URLs, www., e-mail (linkify/GFM autolinks),
+# and line starts that make a list, a rule or a setext heading.
+MARKDOWN_HOSTILE = ["https://evil.example/x?a=1", "www.evil.com", "mail me@evil.com", "mailto:x@y.z",
+                    "1. ", "7) ", "- ", "+ ", "---", "===", "[x](http://y)", "![i](http://y/i.png)",
+                    "<https://z>", "``", "~~gone~~", "| a | b |"]
+fragment = (st.text(alphabet=st.characters(codec="utf-8"), max_size=30) | st.sampled_from(HOSTILE)
+            | st.sampled_from(MARKDOWN_HOSTILE))
 untrusted = st.lists(fragment, min_size=1, max_size=4).map("".join)
 line = st.integers(min_value=1, max_value=10_000)
 page = st.none() | st.integers(min_value=1, max_value=500)
@@ -117,6 +124,9 @@ def test_tui_renderables_are_plain_text(answer):
         assert shown_literally(c.quote, label.plain) and shown_literally(c.location, label.plain)
 
 
+MARKDOWN = MarkdownIt("gfm-like")  # GFM tables, strikethrough and linkify (bare URLs)
+
+
 @settings(suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(st.lists(answers(), min_size=1, max_size=3))
 def test_markdown_export_and_clipboard(shipped_index, conversation_answers):
@@ -124,11 +134,12 @@ def test_markdown_export_and_clipboard(shipped_index, conversation_answers):
     conversation.turns = [ConversationTurn(a.question, a) for a in conversation_answers]
     exported = conversation.to_markdown()
     assert not UNSAFE.search(exported)
-    # Only qa's own structure is Markdown: every active character from a document is escaped, so
-    # no link, image, HTML tag, code span or emphasis can form from document text.
+    # Only qa's own structure is Markdown: rendered with linkify on, document text makes no
+    # link, image, HTML tag, emphasis, list or rule; only paragraphs and (for URL-like words)
+    # literal code spans.
     for line in exported.splitlines()[4:]:
         line = re.sub(r"^(## \d+\. |- )|^\*\(|\)\*$", "", line)  # qa's headings, bullets, italics
-        assert not re.search(r"(?<!\\)[\[\]<>`*_|]", line.replace("\\\\", "")), line
+        assert set(re.findall(r"<(\w+)", MARKDOWN.render(line))) <= {"p", "code"}, line
     for answer in conversation_answers:
         assert squeeze(markdown_literal(answer.text)) in squeeze(exported)
         copied = clipboard_text(answer)

@@ -14,7 +14,14 @@ from qa.config import Settings
 from qa.safety import markdown_literal
 from qa.tui.app import QAApp
 from qa.tui.screens import DocumentScreen, HelpScreen
-from qa.tui.widgets import QuestionInput, SourceItem, Turn, answer_text, clipboard_text, source_label
+from qa.tui.widgets import (
+    QuestionInput,
+    SourceItem,
+    Turn,
+    answer_text,
+    clipboard_text,
+    source_label,
+)
 
 from ..conftest import CORPUS, ROOT
 
