@@ -55,6 +55,11 @@ def check_question(question: str) -> str:
         raise QuestionError("the question must be text")
     if "\x00" in question:
         raise QuestionError("the question contains binary data (NUL bytes)")
+    try:
+        question.encode("utf-8")
+    except UnicodeEncodeError as exc:  # lone surrogates: undecodable bytes from argv or a caller
+        raise QuestionError("the question is not valid text (undecodable bytes or lone surrogates): "
+                            "type it again in UTF-8") from exc
     question = question.strip()
     if not question:
         raise QuestionError("the question is empty")
@@ -83,6 +88,12 @@ class Index:
 
     @property
     def corpus(self) -> Path:
+        """The indexed folder: found relative to the index first (a moved project keeps
+        working), else at the absolute path recorded. Only a root: every file shown from it is
+        checked against its indexed checksum (read_document)."""
+        relative = self.stored.manifest.corpus_relative
+        if relative and (self.root / relative).is_dir():
+            return (self.root / relative).resolve()
         return Path(self.stored.manifest.corpus)
 
     @property
@@ -149,15 +160,44 @@ class Index:
         return store.resolve_in_corpus(self.corpus, path)
 
     def read_document(self, path: str) -> tuple[Document, bool]:
-        """The cited document, decoded exactly as when it was indexed, and whether it still
-        matches the indexed version (False: it changed since, so spans may be off)."""
+        """The cited document, decoded exactly as when it was indexed. Its checksum is verified
+        first: a file that differs from the indexed one (edited since, or not the file the
+        index meant: a doctored manifest's corpus pointing at /etc) is never shown as the cited
+        document. The bool is kept for callers; it is always True."""
+        indexed = self.manifest.files.get(path)
+        if indexed is None:
+            raise QAError(f"{path} is not a file of this index")
         source = loading.SourceFile(store.safe_relative_path(path), self.document_path(path))
         try:
-            document, _ = loading.load(source)
+            raw = loading.read_bytes(source)
         except loading.SkipFile as exc:
             raise QAError(f"cannot open {path}: {exc}") from exc
-        indexed = self.manifest.files.get(path)
-        return document, indexed is not None and indexed.sha256 == document.sha256
+        if raw.sha256 != indexed.sha256:
+            raise QAError(f"{path} changed since it was indexed (its checksum differs): run `qa index` "
+                          "to see it as cited")
+        try:
+            return loading.parse(source, raw), True
+        except loading.SkipFile as exc:
+            raise QAError(f"cannot open {path}: {exc}") from exc
+
+    def refreshed(self) -> Index:
+        """This index, or, when another process has committed a newer generation since it was
+        opened, that generation opened whole (its query encoder reused). Never half of one:
+        on any error reading the new generation this index is returned unchanged."""
+        try:
+            current = store.current_generation(self.root)
+        except QAError:
+            return self
+        if current is None or current == self.stored.generation:
+            return self
+        try:
+            fresh = open_index(self.root, self._encoder_choice)
+        except QAError:
+            return self
+        if self._retriever is not None and fresh.model_name == self.model_name:
+            fresh._retriever = Retriever(fresh.stored, self._retriever.encoder)
+        fresh.notices.append(f"index updated to {fresh.stored.generation.name} by another `qa index`")
+        return fresh
 
     def stale_files(self, corpus: Path | None = None) -> list[str]:
         """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since

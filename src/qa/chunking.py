@@ -25,7 +25,10 @@ class ChunkerSettings:
     target_tokens: int = 200  # merge sentences up to this many (prefix and specials included)
     overlap_tokens: int = 40  # carry the previous sentence over when it is at most this long
     special_tokens: int = 2  # [CLS] and [SEP]
-    version: int = 1  # bump when the algorithm changes, so old indexes are rebuilt
+    # The title and heading path repeated before each chunk are cut to this many tokens: an
+    # unbounded heading (a 230-piece title) left no room for text and chunking never ended.
+    context_tokens: int = 48
+    version: int = 2  # bump when the algorithm changes, so old indexes are rebuilt
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -177,6 +180,22 @@ def _split_long(text: str, start: int, end: int, budget: int, count: TokenCounte
     return pieces
 
 
+def _fit(text: str, fits: Callable[[str], bool]) -> str:
+    """``text`` cut (at a word boundary when it has any) to the longest prefix found by halving
+    that ``fits``; "" when nothing does. At most ~2·log2(len) checks."""
+    if fits(text):
+        return text
+    keep = len(text)
+    while keep > 0:
+        keep //= 2
+        cut = text[:keep]
+        space = cut.rfind(" ")
+        cut = (cut[:space] if space > 0 else cut).rstrip()
+        if cut and fits(cut + "…"):
+            return cut + "…"
+    return ""
+
+
 def chunk_document(doc: Document, count: TokenCounter, settings: ChunkerSettings | None = None) -> list[Chunk]:
     """Cut ``doc`` into chunks whose embedding text fits the model (see module docstring)."""
     settings = settings or ChunkerSettings()
@@ -188,24 +207,38 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkerSettings
 
     chunks: list[Chunk] = []
     headings: list[tuple[int, str]] = []
-
-    def heading_path() -> tuple[str, ...]:
-        return tuple(title for _, title in headings if title != doc.title)
-
     prefix_cache: dict[tuple[str, ...], int] = {}
 
-    def prefix_tokens(path: tuple[str, ...]) -> int:
-        if path not in prefix_cache:
-            probe = Chunk(doc.path, doc.title, path, "", 0, 0, 0, 0)
-            prefix_cache[path] = count([probe.embedding_text()])[0] + 1  # +1: the newline
-        return prefix_cache[path]
+    def prefix_tokens(path: tuple[str, ...], title: str | None = None) -> int:
+        key = (title or doc.title, *path)
+        if key not in prefix_cache:
+            probe = Chunk(doc.path, key[0], path, "", 0, 0, 0, 0)
+            prefix_cache[key] = count([probe.embedding_text()])[0] + 1  # +1: the newline
+        return prefix_cache[key]
+
+    shown_title = _fit(doc.title, lambda t: prefix_tokens((), t) <= settings.context_tokens)
+    path_cache: dict[tuple[str, ...], tuple[str, ...]] = {}
+
+    def heading_path() -> tuple[str, ...]:
+        """The heading path, cut to the context budget: outer headings go first, then the
+        innermost one is shortened. The budget is what guarantees room for text."""
+        path = tuple(t for _, t in headings if t != doc.title)
+        if path not in path_cache:
+            fitted = path
+            while len(fitted) > 1 and prefix_tokens(fitted, shown_title) > settings.context_tokens:
+                fitted = fitted[1:]
+            if fitted and prefix_tokens(fitted, shown_title) > settings.context_tokens:
+                fitted = (_fit(fitted[0], lambda h: prefix_tokens((h,), shown_title) <= settings.context_tokens),)
+                fitted = tuple(h for h in fitted if h)
+            path_cache[path] = fitted
+        return path_cache[path]
 
     def emit(members: list[tuple[int, int]], path: tuple[str, ...]) -> None:
         start, end = members[0][0], members[-1][1]
         chunks.append(
             Chunk(
                 path=doc.path,
-                title=doc.title,
+                title=shown_title,
                 heading_path=path,
                 text=text[start:end],
                 start_char=start,
@@ -221,10 +254,10 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkerSettings
     chunk_path: tuple[str, ...] = ()
     for unit, size in zip(units, sizes, strict=True):
         if unit.heading:
-            level, title = unit.heading
-            headings[:] = [h for h in headings if h[0] < level] + [(level, title)]
+            level, heading = unit.heading
+            headings[:] = [h for h in headings if h[0] < level] + [(level, heading)]
         path = heading_path()
-        room = settings.target_tokens - settings.special_tokens - prefix_tokens(path)
+        room = settings.target_tokens - settings.special_tokens - prefix_tokens(path, shown_title)
         if unit.boundary_before and current:
             emit(current, chunk_path)
             current, current_sizes = [], []
@@ -253,7 +286,9 @@ def chunk_document(doc: Document, count: TokenCounter, settings: ChunkerSettings
 def _enforce_limit(chunks: list[Chunk], doc: Document, count: TokenCounter, settings: ChunkerSettings) -> list[Chunk]:
     """Exact check with the real tokenizer: summed word-piece counts can differ from the count of
     the joined text by a token or two, and truncation by the model would be silent. Any chunk
-    over the limit is halved at a word boundary until it fits."""
+    over the limit is halved at a word boundary until it fits. Every pass halves the pieces, and a
+    piece of one character is kept as it is, so the loop ends after log2(longest chunk) passes
+    whatever the tokenizer says (the context before each chunk is bounded, see context_tokens)."""
     limit = settings.max_tokens - settings.special_tokens
     result: list[Chunk] = []
     pending = list(chunks)
@@ -261,7 +296,7 @@ def _enforce_limit(chunks: list[Chunk], doc: Document, count: TokenCounter, sett
         batch, pending = pending, []
         sizes = count([c.embedding_text() for c in batch])
         for chunk, size in zip(batch, sizes, strict=True):
-            if size <= limit:
+            if size <= limit or chunk.end_char - chunk.start_char <= 1:
                 result.append(chunk)
                 continue
             mid = doc.text.rfind(" ", chunk.start_char, (chunk.start_char + chunk.end_char) // 2 + 1)

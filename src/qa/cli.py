@@ -11,8 +11,16 @@ from typing import TYPE_CHECKING, Any
 import click
 
 import qa
-from qa import INDEX_ENCODERS, MODES, QUERY_ENCODERS, QAError, Settings, resolve_settings
-from qa.safety import printable, safe_json
+from qa import (
+    INDEX_ENCODERS,
+    MODES,
+    QUERY_ENCODERS,
+    QAError,
+    QuestionError,
+    Settings,
+    resolve_settings,
+)
+from qa.safety import printable, printable_line, safe_json
 
 if TYPE_CHECKING:
     from qa import Answer, Hit, Index, IndexReport
@@ -78,7 +86,7 @@ class _RichProgress:
 
 
 def _print_report(report: IndexReport) -> None:
-    echo = lambda line="": click.echo(printable(line), err=True)  # noqa: E731
+    echo = lambda line="": click.echo(printable_line(line), err=True)  # noqa: E731
     for notice in report.notices:
         echo(f"note: {notice}")
     for path, warning in report.warnings:
@@ -150,7 +158,7 @@ def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: s
 
 def _hit_lines(hit: Hit) -> list[str]:
     page = f" (page {hit.page})" if hit.page else ""
-    head = f"{hit.rank}. {hit.location}{page}  {hit.title}  score {hit.score:.3f}"
+    head = f"{hit.rank}. {printable_line(hit.location)}{page}  {printable_line(hit.title)}  score {hit.score:.3f}"
     body = " ".join(hit.text.split())
     return [head, "   " + (body[:400] + ("…" if len(body) > 400 else ""))]
 
@@ -197,7 +205,7 @@ def _print_answer(answer: Answer) -> None:
     if answer.grounded:
         for c in answer.citations:
             page = f" (page {c.page})" if c.page else ""
-            click.echo(printable(f"[{c.n}] {c.location}{page}  {c.title}"))
+            click.echo(printable_line(f"[{c.n}] {c.location}{page}  {c.title}"))
             click.echo(printable(f"    \u201c{c.quote}\u201d"))
     else:
         click.echo("Closest matches (not answers):")
@@ -223,9 +231,11 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
     """
     try:
         settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
-        questions = [question] if question is not None else [q for q in sys.stdin.read().splitlines() if q.strip()]
+        questions = [question] if question is not None else [q for q in _stdin_text().splitlines() if q.strip()]
         if not questions:
             raise click.UsageError("give a QUESTION or pipe questions on standard input")
+        for q in questions:  # before the index is opened: a bad question is the error to report
+            qa.check_question(q)
         opened = _open(settings)
         conversation = qa.Conversation(opened, k=settings.k, mode=settings.mode)
         for i, q in enumerate(questions):
@@ -243,6 +253,23 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
                         click.echo(printable(line))
     except QAError as exc:
         raise _fail(exc) from exc
+
+
+def _stdin_text() -> str:
+    """Standard input as UTF-8 text: closed stdin is a usage error, other bytes a QuestionError
+    (never a UnicodeDecodeError traceback)."""
+    stream = sys.stdin
+    if stream is None or stream.closed:
+        raise click.UsageError("standard input is closed: give a QUESTION or pipe questions in")
+    try:
+        data = stream.buffer.read() if hasattr(stream, "buffer") else stream.read().encode("utf-8", "surrogateescape")
+    except (OSError, ValueError) as exc:
+        raise click.UsageError(f"cannot read standard input ({exc}): give a QUESTION") from exc
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise QuestionError(f"standard input is not UTF-8 text (byte {exc.start}): "
+                            "convert it, e.g. with iconv -t UTF-8") from exc
 
 
 @cli.command()
@@ -301,7 +328,12 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
         raise _fail(exc) from exc
     from qa.tui.app import QAApp
 
-    QAApp(settings).run()
+    app = QAApp(settings)
+    app.run()
+    if app.failure:  # the chat showed it; the exit code must say it too
+        raise click.ClickException(printable(app.failure))
+    if app.return_code:
+        sys.exit(app.return_code)
 
 
 @cli.command("eval-questions")

@@ -78,11 +78,18 @@ def _from_file() -> dict[str, Any]:
         return {}
     try:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError) as exc:
-        raise ConfigError(f"cannot read config file {path}: {exc}") from exc
+    except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
+        raise ConfigError(f"cannot read config file {path}: {type(exc).__name__}: {exc}") from exc
     unknown = set(data) - {"corpus", "index_dir", "mode", "k", "encoder"}
     if unknown:
         raise ConfigError(f"unknown key(s) in {path}: {', '.join(sorted(unknown))}")
+    for key, value in data.items():
+        # A TOML value of the wrong type (k = "5", k = true, mode = ["dense"]) is named, not
+        # coerced: int(True) would quietly be 1 and str([...]) a nonsense path.
+        wanted = int if key == "k" else str
+        if type(value) is not wanted:
+            kind = "a whole number" if wanted is int else "a string"
+            raise ConfigError(f"{key} in {path} must be {kind}, not {type(value).__name__} {value!r}")
     for key in ("corpus", "index_dir"):
         if key in data:
             data[key] = (path.parent / str(data[key])).resolve()

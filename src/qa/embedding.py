@@ -265,6 +265,7 @@ def export_onnx(target: Path, spec: ModelSpec | None = None) -> None:
     axes = {0: "batch", 1: "sequence"}
     tmp = target.with_name(target.name + f".tmp-{os.getpid()}")
     target.parent.mkdir(parents=True, exist_ok=True)
+    tmp.unlink(missing_ok=True)  # a leftover or a planted link: the exporter would write through it
     try:
         with warnings.catch_warnings(), torch.no_grad():
             warnings.simplefilter("ignore")

@@ -17,7 +17,7 @@ import shutil
 from pathlib import Path
 from typing import Protocol
 
-from qa import store
+from qa import disk, store
 from qa.config import ENCODERS as QUERY_ENCODERS
 from qa.config import INDEX_ENCODERS, check_encoder
 from qa.embedding import (
@@ -65,7 +65,7 @@ def export_path(index_dir: Path, record: ExportRecord) -> Path:
 def export_intact(index_dir: Path, record: ExportRecord) -> bool:
     """Whether the export a manifest records is in ``models/`` with the recorded sha256."""
     path = export_path(index_dir, record)
-    return path.is_file() and store.checksum(path).sha256 == record.sha256
+    return path.is_file() and disk.checksum(path).sha256 == record.sha256
 
 
 def committed_export(index_dir: Path, manifest: Manifest | None, model_name: str) -> ExportRecord | None:
@@ -107,7 +107,7 @@ def make_export(index_dir: Path, reference: TorchEncoder | None, notices: list[s
         notices.append(f"ONNX export rejected (probe cosine {worst:.6f} < {MIN_PROBE_COSINE}); queries will use sentence-transformers")
         target.unlink(missing_ok=True)
         return None
-    return ExportRecord(name, store.checksum(target).sha256, round(worst, 7), len(cosines))
+    return ExportRecord(name, disk.checksum(target).sha256, round(worst, 7), len(cosines))
 
 
 def _export_encoder(kind: str, onnx_path: Path, notices: list[str]) -> Encoder:

@@ -83,14 +83,16 @@ def read_questions(path: Path) -> list[dict[str, Any]]:
         lines = path.read_text(encoding="utf-8").splitlines()
     except OSError as exc:
         raise QAError(f"cannot read question file {path}: {exc.strerror}") from exc
+    except UnicodeDecodeError as exc:
+        raise QAError(f"question file {path} is not UTF-8 (byte {exc.start})") from exc
     for number, line in enumerate(lines, start=1):
         if not line.strip():
             continue
         try:
             record = json.loads(line)
             record["question"], record["answerable"]  # noqa: B018 - required keys
-        except (json.JSONDecodeError, KeyError, TypeError) as exc:
-            raise QAError(f"{path}:{number}: not a question record ({exc})") from exc
+        except (json.JSONDecodeError, KeyError, TypeError, RecursionError) as exc:
+            raise QAError(f"{path}:{number}: not a question record ({type(exc).__name__}: {exc})") from exc
         records.append(record)
     return records
 

@@ -10,15 +10,17 @@ nothing.
 
 from __future__ import annotations
 
+import os
+import re
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol
 
-from qa import loading, store
+from qa import disk, loading, store
 from qa.chunking import ChunkerSettings, chunk_document
 from qa.embedding import Encoder, ModelSpec, ModelTokenizer, model_spec
-from qa.encoder_policy import IndexEncoders, committed_export
+from qa.encoder_policy import MODELS_DIR, IndexEncoders, committed_export
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
 from qa.types import ChunkRecord, ExportRecord, FileRecord, Manifest, ModelRecord
 
@@ -178,12 +180,14 @@ def _embed(plan: _Plan, previous: _Previous, encoders: IndexEncoders, dim: int,
     return vectors, active
 
 
-def _manifest(spec: ModelSpec, chunker: ChunkerSettings, corpus: Path, plan: _Plan,
+def _manifest(spec: ModelSpec, chunker: ChunkerSettings, corpus: Path, index_dir: Path, plan: _Plan,
               export: ExportRecord | None) -> Manifest:
     return Manifest(
         model=ModelRecord(spec.name, spec.dim, spec.max_seq_length, spec.pip_name),
         chunker=chunker.to_dict(),
         corpus=str(corpus.resolve()),
+        # Preferred when it leads to a folder: a project moved whole keeps its corpus.
+        corpus_relative=os.path.relpath(corpus.resolve(), index_dir.resolve()),
         files=plan.files,
         skipped=tuple(plan.skipped),
         counts={"files": len(plan.files), "skipped": len(plan.skipped)},
@@ -220,6 +224,7 @@ def build_index(
     sources = _scan(corpus)
     notices: list[str] = []
     with store.lock(index_dir):
+        _remove_dead_exports(index_dir)
         previous = _previous(index_dir, spec.name, chunker, rebuild, notices)
         plan = _load_and_chunk(sources, previous, chunker, progress)
         if not plan.files:
@@ -247,7 +252,36 @@ def build_index(
             assert previous.stored is not None
             return report(previous.stored.generation.name, 0, True)
         vectors, active = _embed(plan, previous, encoders, spec.dim, progress)
-        manifest = _manifest(spec, chunker, corpus, plan, encoders.final_export(progress))
+        manifest = _manifest(spec, chunker, corpus, index_dir, plan, encoders.final_export(progress))
         progress.stage("writing index")
         generation = store.write_generation(index_dir, plan.chunks, vectors, manifest)
     return report(generation.name, len(plan.pending), False, active.kind if active else "")
+
+
+# export_onnx writes <model>.onnx.tmp-<PID> and renames it; a killed export leaves that behind.
+_EXPORT_LEFTOVER = re.compile(r"[\w.-]+\.onnx\.tmp-(\d+)")
+
+
+def _remove_dead_exports(index_dir: Path) -> None:
+    """Remove ONNX exports left by killed writers: only in a folder qa has claimed, only files
+    named as export_onnx names them, only when that PID is gone (or is us: we hold the lock,
+    so no other export into this folder can be running)."""
+    models = index_dir / MODELS_DIR
+    if not disk.is_claimed(index_dir) or not models.is_dir() or models.is_symlink():
+        return
+    for item in models.iterdir():
+        match = _EXPORT_LEFTOVER.fullmatch(item.name)
+        if match and not item.is_symlink() and item.is_file() and not _alive(int(match.group(1))):
+            item.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    if pid == os.getpid():
+        return False
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except OSError:
+        return True  # exists, owned by someone else
+    return True

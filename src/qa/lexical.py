@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import functools
 import math
+from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -35,10 +36,11 @@ def query_tokens(text: str) -> list[str]:
     return tokens([text])[0]
 
 
-def save(directory: Path, texts: list[str]) -> list[Path]:
-    """Index ``texts`` (row i = text i) into the new folder ``directory``; returns its files
-    (the caller makes them durable and checksums them)."""
-    directory.mkdir()
+def save(directory: Path, texts: list[str], make_dir: Callable[[Path], None] = Path.mkdir) -> list[Path]:
+    """Index ``texts`` (row i = text i) into the new folder ``directory``, made by ``make_dir``
+    (the store passes its fault-injection seam); returns its files (the caller makes them
+    durable and checksums them)."""
+    make_dir(directory)
     LexicalIndex.from_tokens(tokens(texts))._bm25.save(str(directory), allow_pickle=False,
                                                        show_progress=False)
     return sorted(directory.iterdir())

@@ -4,11 +4,12 @@ a named reason and never stops the rest of the corpus from loading."""
 from __future__ import annotations
 
 import codecs
+import errno
 import hashlib
 import os
 import re
+import stat
 from dataclasses import dataclass
-from html.parser import HTMLParser
 from pathlib import Path
 
 from qa.errors import CorpusError
@@ -31,6 +32,9 @@ class SourceFile:
 
     path: str  # relative, POSIX
     abspath: Path
+    # Set when the scan already knows the file cannot be read (not a regular file, a link loop,
+    # a name that is not UTF-8): reading it raises SkipFile with this reason.
+    problem: str | None = None
 
 
 @dataclass(frozen=True)
@@ -50,7 +54,10 @@ def scan(corpus: Path, follow_outside_links: bool = False) -> list[SourceFile]:
     """Every supported file under ``corpus``, sorted by relative path.
 
     Symlinked folders are not descended (so link loops cannot trap the walk); a symlinked file is
-    taken only when it resolves inside the corpus, unless ``follow_outside_links``.
+    taken only when it resolves inside the corpus, unless ``follow_outside_links``. Only regular
+    files are read: a FIFO named ``*.txt`` would block the reader forever. A file that cannot be
+    read for what it is (FIFO, device, link loop, a name that is not UTF-8) is returned with its
+    ``problem`` set, so it is skipped with that reason instead of silently missing.
     """
     if not corpus.exists():
         raise CorpusError(f"corpus folder {corpus} does not exist")
@@ -64,24 +71,66 @@ def scan(corpus: Path, follow_outside_links: bool = False) -> list[SourceFile]:
             if name.startswith(".") or not name.lower().endswith(SUFFIXES):
                 continue
             abspath = Path(dirpath) / name
-            if abspath.is_symlink() and not follow_outside_links:
-                target = abspath.resolve()
-                if not target.is_relative_to(root):
-                    continue
-            found.append(SourceFile(abspath.relative_to(root).as_posix(), abspath))
+            relative = abspath.relative_to(root).as_posix()
+            problem = _unreadable(abspath, root, follow_outside_links)
+            if problem == _OUTSIDE:
+                continue
+            if not _is_utf8(relative):
+                # Surrogate-escaped bytes cannot go into the UTF-8 manifest: skip, named readably.
+                relative = os.fsencode(relative).decode("utf-8", "backslashreplace")
+                problem = "the file name is not valid UTF-8: rename it to index it"
+            found.append(SourceFile(relative, abspath, problem))
     return sorted(found, key=lambda f: f.path)
+
+
+_OUTSIDE = "outside"
+
+
+def _is_utf8(name: str) -> bool:
+    try:
+        name.encode("utf-8")
+    except UnicodeEncodeError:
+        return False
+    return True
+
+
+def _unreadable(abspath: Path, root: Path, follow_outside_links: bool) -> str | None:
+    """Why the file must not be read, _OUTSIDE for a link leaving the corpus, or None."""
+    try:
+        info = os.stat(abspath)  # follows links: a loop or a dangling link fails here
+    except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            return "symbolic link loop: not indexed"
+        if abspath.is_symlink():
+            return "broken symbolic link: not indexed"
+        return f"cannot read: {exc.strerror or exc}"
+    if (abspath.is_symlink() and not follow_outside_links
+            and not Path(os.path.realpath(abspath)).is_relative_to(root)):
+        return _OUTSIDE
+    if not stat.S_ISREG(info.st_mode):
+        return "not a regular file (FIFO, socket or device): not read"
+    return None
 
 
 def read_bytes(source: SourceFile) -> FileBytes:
     """The file's bytes (capped, see MAX_FILE_BYTES), their sha256 and any warnings."""
+    if source.problem:
+        raise SkipFile(source.problem)
     is_pdf = source.path.lower().endswith(".pdf")
     limit = MAX_PDF_BYTES if is_pdf else MAX_FILE_BYTES
     try:
-        with open(source.abspath, "rb") as handle:
+        # O_NONBLOCK: a file swapped for a FIFO after the scan must not block the open; the
+        # fstat then refuses anything but a regular file before a single byte is read.
+        fd = os.open(source.abspath, os.O_RDONLY | os.O_NONBLOCK | os.O_CLOEXEC)
+        with open(fd, "rb") as handle:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise SkipFile("not a regular file (FIFO, socket or device): not read")
             data = handle.read(limit + 1)
     except FileNotFoundError as exc:
         raise SkipFile("file vanished between scan and read") from exc
     except OSError as exc:
+        if exc.errno == errno.ELOOP:
+            raise SkipFile("symbolic link loop: not indexed") from exc
         raise SkipFile(f"cannot read: {exc.strerror or exc}") from exc
     warnings: list[str] = []
     if len(data) > limit:
@@ -173,57 +222,10 @@ def _title_from_text(text: str, fallback: str) -> str:
     return fallback
 
 
-class _HTMLText(HTMLParser):
-    """Visible text of an HTML page, one line per block element."""
-
-    _BLOCKS = {"p", "div", "br", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6", "section",
-               "article", "header", "footer", "pre", "blockquote", "table", "ul", "ol", "dd", "dt"}
-    _HIDDEN = {"script", "style", "noscript", "template", "head"}
-
-    def __init__(self) -> None:
-        super().__init__(convert_charrefs=True)
-        self.parts: list[str] = []
-        self.hidden = 0
-        self.title = ""
-        self._in_title = False
-        self._heading: str | None = None
-
-    def handle_starttag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
-        if tag == "title":
-            self._in_title = True
-        elif tag in self._HIDDEN:
-            self.hidden += 1
-        if tag in self._BLOCKS:
-            self.parts.append("\n\n")
-        if tag in {"h1", "h2", "h3", "h4", "h5", "h6"} and not self.hidden:
-            # Mark headings in markdown style so the chunker sees the document's structure.
-            self.parts.append("#" * int(tag[1]) + " ")
-
-    def handle_endtag(self, tag: str) -> None:
-        if tag == "title":
-            self._in_title = False
-        elif tag in self._HIDDEN and self.hidden:
-            self.hidden -= 1
-        if tag in self._BLOCKS:
-            self.parts.append("\n\n")
-
-    def handle_data(self, data: str) -> None:
-        if self._in_title:
-            self.title += data
-        elif not self.hidden:
-            self.parts.append(re.sub(r"\s+", " ", data))
-
-    def text(self) -> str:
-        joined = "".join(self.parts)
-        lines = [line.strip() for line in joined.split("\n")]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
-
-
 def _read_html(data: bytes) -> tuple[str, str | None]:
-    parser = _HTMLText()
-    parser.feed(decode_text(data))
-    parser.close()
-    return parser.text(), (parser.title.strip() or None)
+    from qa.html_reader import visible_text
+
+    return visible_text(decode_text(data))
 
 
 def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...], str | None]:

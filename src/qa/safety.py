@@ -30,6 +30,12 @@ def printable(text: str) -> str:
     return _UNSAFE.sub(_visible, text)
 
 
+def printable_line(text: str) -> str:
+    """``printable(text)`` kept on one line: newlines and tabs become visible too (␊, ␉). For
+    names (file paths, titles) printed inside a line, where a raw newline could forge output."""
+    return printable(text).replace("\n", "\u240a").replace("\t", "\u2409")
+
+
 def _aligned(match: re.Match[str]) -> str:
     code = ord(match.group())
     if code < 0x20:
@@ -52,9 +58,31 @@ def safe_json(data: Any) -> str:
 # CommonMark lets any ASCII punctuation be backslash-escaped; these are the characters that can
 # start a link, image, HTML tag, code span, emphasis, table cell, heading or strikethrough.
 _MARKDOWN_SPECIAL = re.compile(r"([\\`*_\[\]<>|~#!&])")
+# A bare URL, www. address or e-mail becomes a live link in GFM and markdown-it (linkify) even
+# with its punctuation escaped (linkify runs on the unescaped text): such a word goes in a code
+# span, where no renderer makes links.
+_LINKISH = re.compile(r"\S*(?:://|www\.|@|\bmailto:)\S*", re.I)
+# At the start of a line these make a list item, thematic break, setext underline or heading.
+_BLOCK_START = re.compile(r"^(?:(\d{1,9})([.)])|([-+=]))")
+
+
+def _code_span(word: str) -> str:
+    longest = max((len(run) for run in re.findall(r"`+", word)), default=0)
+    fence = "`" * (longest + 1)
+    pad = " " if word.startswith("`") or word.endswith("`") else ""
+    return f"{fence}{pad}{word}{pad}{fence}"
 
 
 def markdown_literal(text: str) -> str:
-    """``printable(text)`` on one line, escaped so a Markdown viewer shows it literally: no
-    links, images, HTML or emphasis made from document text."""
-    return _MARKDOWN_SPECIAL.sub(r"\\\1", " ".join(printable(text).split()))
+    """``printable(text)`` on one line, made literal for a Markdown viewer: no links, images,
+    HTML, emphasis, lists or rules made from document text (issue 14, item 10)."""
+    line = " ".join(printable(text).split())
+    out: list[str] = []
+    cursor = 0
+    for match in _LINKISH.finditer(line):
+        out.append(_MARKDOWN_SPECIAL.sub(r"\\\1", line[cursor:match.start()]))
+        out.append(_code_span(match.group()))
+        cursor = match.end()
+    out.append(_MARKDOWN_SPECIAL.sub(r"\\\1", line[cursor:]))
+    escaped = "".join(out)
+    return _BLOCK_START.sub(lambda m: f"{m[1]}\\{m[2]}" if m[1] else f"\\{m[3]}", escaped, count=1)

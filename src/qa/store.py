@@ -12,6 +12,8 @@ Layout of ``embeddings/``::
         lexical/         BM25 index (bm25s: .npy with allow_pickle=False and JSON)
     models/              ONNX export of the model, shared by generations (see encoder_policy)
     .lock                held (flock) by the one writer; records its PID
+    .qa-index            marker written when qa made the folder an index: qa deletes nothing
+                         in a folder without it, and only its own names (gen-NNNNNN, .tmp-P-T)
     .tmp-*               a generation being written; removed by the next writer if left over
 
 A writer builds a generation under ``.tmp-*``, fsyncs it, renames it to ``gen-N`` and only then
@@ -23,24 +25,22 @@ before the current one is kept so a reader that raced a commit can still finish.
 from __future__ import annotations
 
 import contextlib
-import errno
-import fcntl
 import hashlib
 import json
 import os
+import re
 import shutil
 import time
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Iterator
 from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import TYPE_CHECKING, Any
 
-from qa import dense, lexical
+from qa import dense, disk, lexical
 from qa._version import __version__
 from qa.errors import (
     REBUILD_HINT,
     IndexCorruptError,
-    IndexLockedError,
     IndexMismatchError,
     IndexMissingError,
     QAError,
@@ -57,6 +57,8 @@ MANIFEST = "manifest.json"
 CHUNKS = "chunks.jsonl"
 VECTORS = "vectors.faiss"
 LEXICAL = "lexical"
+_GENERATION_NAME = re.compile(r"gen-\d{6}")
+_STAGING_NAME = re.compile(r"\.tmp-\d+-\d+")
 
 
 def text_hash(text: str) -> str:
@@ -64,9 +66,11 @@ def text_hash(text: str) -> str:
 
 
 def safe_relative_path(path: str) -> str:
-    """``path`` if it is a plain relative path inside the corpus, else UnsafePathError."""
+    """``path`` if it is a plain relative path inside the corpus, else UnsafePathError. A
+    backslash is an ordinary character in a POSIX file name (refusing it made such an index
+    unopenable); resolve_in_corpus still checks where the path really leads."""
     pure = PurePosixPath(path)
-    if not path or pure.is_absolute() or ".." in pure.parts or "\\" in path or "\x00" in path:
+    if not path or pure.is_absolute() or ".." in pure.parts or "\x00" in path:
         raise UnsafePathError(f"path {path!r} points outside the corpus: refusing it ({REBUILD_HINT})")
     return path
 
@@ -83,82 +87,28 @@ def resolve_in_corpus(corpus: Path, path: str) -> Path:
 # ---------------------------------------------------------------------------------------------
 # Writing
 
-@contextlib.contextmanager
-def _naming(path: Path) -> Iterator[None]:
-    """OSError from fd-level calls (fsync) carries no file name; give it the path."""
-    try:
-        yield
-    except OSError as exc:
-        if not isinstance(exc.filename, str):
-            raise OSError(exc.errno, exc.strerror or str(exc), str(path)) from exc
-        raise
-
-
-def _fsync_dir(path: Path) -> None:
-    with _naming(path):
-        fd = os.open(path, os.O_RDONLY)
-        try:
-            os.fsync(fd)
-        finally:
-            os.close(fd)
-
-
-def _write_with(path: Path, produce: Callable[[Callable[[bytes], None]], None]) -> Checksum:
-    """Create ``path``, let ``produce`` write it piece by piece, fsync it, and return its checksum
-    record. Pieces go straight to the file: a large file is never held whole in memory."""
-    digest = hashlib.sha256()
-    size = 0
-    with _naming(path), open(path, "wb") as handle:
-        def write(piece: bytes) -> None:
-            nonlocal size
-            handle.write(piece)
-            digest.update(piece)
-            size += len(piece)
-
-        produce(write)
-        handle.flush()
-        os.fsync(handle.fileno())
-    return Checksum(digest.hexdigest(), size)
-
-
-def _write_file(path: Path, data: bytes | Iterable[bytes]) -> Checksum:
-    def produce(write: Callable[[bytes], None]) -> None:
-        for piece in [data] if isinstance(data, bytes) else data:
-            write(piece)
-
-    return _write_with(path, produce)
-
-
 def _write_faiss(path: Path, index: Any) -> Checksum:
-    return _write_with(path, lambda write: dense.serialize(index, write))
-
-
-def checksum(path: Path) -> Checksum:
-    """sha256 and size of a file, read in 1 MiB blocks."""
-    digest = hashlib.sha256()
-    size = 0
-    with open(path, "rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-            size += len(block)
-    return Checksum(digest.hexdigest(), size)
+    return disk.write_with(path, lambda write: dense.serialize(index, write))
 
 
 def _write_lexical(directory: Path, texts: list[str]) -> dict[str, Checksum]:
-    """The BM25 index in ``directory``, every file fsynced; returns their checksums."""
+    """The BM25 index in ``directory`` (new, inside the fresh staging folder: bm25s writes only
+    there), every file fsynced; returns their checksums."""
     written = {}
-    for item in lexical.save(directory, texts):
-        with _naming(item), open(item, "rb") as handle:
-            os.fsync(handle.fileno())
-        written[f"{LEXICAL}/{item.name}"] = checksum(item)
+    for item in lexical.save(directory, texts, make_dir=disk.fs.mkdir):
+        with disk.naming(item), open(item, "rb") as handle:
+            disk.fs.fsync(handle.fileno())
+        written[f"{LEXICAL}/{item.name}"] = disk.checksum(item)
     return written
 
 
 def _generations(index_dir: Path) -> list[Path]:
-    return sorted(p for p in index_dir.glob("gen-*") if p.is_dir())
+    return sorted(p for p in index_dir.glob("gen-*")
+                  if _GENERATION_NAME.fullmatch(p.name) and p.is_dir() and not p.is_symlink())
 
 
 def current_generation(index_dir: Path) -> Path | None:
+    disk.require_folder(index_dir)
     try:
         name = (index_dir / CURRENT).read_text(encoding="utf-8").strip()
     except FileNotFoundError:
@@ -197,15 +147,15 @@ def write_generation(
 
     if len(chunks) != len(vectors):
         raise ValueError(f"{len(chunks)} chunks but {len(vectors)} vectors")
-    index_dir.mkdir(parents=True, exist_ok=True)
+    claim(index_dir)
     tmp = index_dir / f".tmp-{os.getpid()}-{time.time_ns()}"
     previous = current_generation_safe(index_dir)
-    number = max([int(p.name[4:]) for p in _generations(index_dir) if p.name[4:].isdigit()] or [0]) + 1
+    number = max([int(p.name[4:]) for p in _generations(index_dir)] or [0]) + 1
     final = index_dir / f"gen-{number:06d}"
     try:
-        tmp.mkdir()
+        disk.fs.mkdir(tmp)
         data_files: dict[str, Checksum] = {}
-        data_files[CHUNKS] = _write_file(tmp / CHUNKS, _chunk_lines(chunks))
+        data_files[CHUNKS] = disk.write_file(tmp / CHUNKS, _chunk_lines(chunks))
         vectors = np.ascontiguousarray(vectors, dtype=np.float32)
         index = dense.build(vectors)
         data_files[VECTORS] = _write_faiss(tmp / VECTORS, index)
@@ -220,13 +170,14 @@ def write_generation(
             faiss=dense.describe(index),
             data_files=data_files,
         )
-        _write_file(tmp / MANIFEST, json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode("utf-8"))
-        _fsync_dir(tmp)
-        os.rename(tmp, final)
-        _fsync_dir(index_dir)
+        disk.write_file(tmp / MANIFEST, json.dumps(manifest.to_json(), indent=2, ensure_ascii=False).encode("utf-8"))
+        disk.fsync_dir(tmp)
+        disk.fs.rename(tmp, final)
+        disk.fsync_dir(index_dir)
         pointer = index_dir / f"{CURRENT}.tmp"
-        _write_file(pointer, (final.name + "\n").encode())
-        os.replace(pointer, index_dir / CURRENT)
+        pointer.unlink(missing_ok=True)  # a leftover (never a link: claim refuses those)
+        disk.write_file(pointer, (final.name + "\n").encode())
+        disk.fs.replace(pointer, index_dir / CURRENT)
     except OSError as exc:
         shutil.rmtree(tmp, ignore_errors=True)
         if final.exists() and current_generation_safe(index_dir) != final:
@@ -240,7 +191,7 @@ def write_generation(
         raise
     # Committed: readers now see the new generation. Only its durability is left to settle.
     try:
-        _fsync_dir(index_dir)
+        disk.fsync_dir(index_dir)
     except OSError as exc:
         reason = os.strerror(exc.errno) if exc.errno else str(exc)
         raise QAError(
@@ -259,35 +210,44 @@ def current_generation_safe(index_dir: Path) -> Path | None:
 
 
 def _prune(index_dir: Path, keep: set[Path | None]) -> None:
-    """Remove leftovers of killed writers and generations older than the previous one."""
+    """Remove leftovers of killed writers and generations older than the previous one: only
+    names qa gives (gen-NNNNNN, .tmp-PID-TIME), only real folders, only in a claimed folder."""
+    if not disk.is_claimed(index_dir):
+        return
     for item in index_dir.iterdir():
-        if item.name.startswith(".tmp-") or (item.name.startswith("gen-") and item not in keep):
-            shutil.rmtree(item, ignore_errors=True) if item.is_dir() else item.unlink(missing_ok=True)
-    (index_dir / f"{CURRENT}.tmp").unlink(missing_ok=True)
+        ours = _STAGING_NAME.fullmatch(item.name) or (_GENERATION_NAME.fullmatch(item.name) and item not in keep)
+        if ours and item.is_dir() and not item.is_symlink():
+            shutil.rmtree(item, ignore_errors=True)
+    pointer = index_dir / f"{CURRENT}.tmp"
+    if pointer.is_file() and not pointer.is_symlink():
+        pointer.unlink(missing_ok=True)
+
+
+def claim(index_dir: Path) -> None:
+    """Make sure ``index_dir`` is a folder qa may write in (see disk.claim)."""
+    disk.claim(index_dir, _looks_like_old_index)
 
 
 @contextlib.contextmanager
 def lock(index_dir: Path) -> Iterator[None]:
-    """Exclusive writer lock. flock is released by the kernel when its holder dies, so a lock
-    left by a killed process is simply taken over; the PID in the file names a live holder."""
-    index_dir.mkdir(parents=True, exist_ok=True)
-    path = index_dir / ".lock"
-    fd = os.open(path, os.O_RDWR | os.O_CREAT, 0o644)
-    try:
-        try:
-            fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except OSError as exc:
-            if exc.errno not in (errno.EAGAIN, errno.EACCES):
-                raise
-            holder = os.pread(fd, 32, 0).decode(errors="replace").strip() or "unknown"
-            raise IndexLockedError(
-                f"another `qa index` (PID {holder}) is writing {index_dir}; wait for it to finish"
-            ) from exc
-        os.ftruncate(fd, 0)
-        os.pwrite(fd, f"{os.getpid()}\n".encode(), 0)
+    """Exclusive writer lock on ``index_dir``, claimed first (see disk.flock)."""
+    claim(index_dir)
+    with disk.flock(index_dir):
         yield
-    finally:
-        os.close(fd)
+
+
+def _looks_like_old_index(index_dir: Path) -> bool:
+    """An index written before the marker existed: CURRENT names a generation whose manifest
+    has qa's format fields. Only then is a folder without the marker taken as qa's."""
+    try:
+        generation = current_generation(index_dir)
+        if generation is None:
+            return False
+        # The raw JSON, not read_manifest: an index of another format version is still qa's.
+        data = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
+    except (QAError, OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError):
+        return False
+    return isinstance(data, dict) and "format_version" in data and "data_files" in data
 
 
 # ---------------------------------------------------------------------------------------------
@@ -309,7 +269,7 @@ class StoredIndex:
         return len(self.chunks)
 
     def lexical(self) -> lexical.LexicalIndex:
-        """The BM25 index, loaded on first use."""
+        """The BM25 index (open_stored loads it eagerly, see there)."""
         if self._lexical is None:
             self._lexical = lexical.LexicalIndex.load(self.generation / LEXICAL)
         return self._lexical
@@ -329,8 +289,8 @@ def read_manifest(generation: Path) -> Manifest:
         data = json.loads((generation / MANIFEST).read_text(encoding="utf-8"))
     except FileNotFoundError as exc:
         raise _corrupt(f"{generation / MANIFEST} is missing") from exc
-    except (OSError, UnicodeDecodeError, json.JSONDecodeError) as exc:
-        raise _corrupt(f"{generation / MANIFEST} is unreadable ({exc})") from exc
+    except (OSError, UnicodeDecodeError, json.JSONDecodeError, RecursionError) as exc:
+        raise _corrupt(f"{generation / MANIFEST} is unreadable ({type(exc).__name__})") from exc
     if not isinstance(data, dict):
         raise _corrupt(f"{generation / MANIFEST} is not a JSON object")
     built_format = data.get("format_version")
@@ -363,7 +323,7 @@ def _verify_files(generation: Path, manifest: Manifest) -> None:
             raise _corrupt(f"{path} is missing") from exc
         if size != expected.bytes:
             raise _corrupt(f"{path} has {size} bytes, the manifest says {expected.bytes}")
-        if checksum(path).sha256 != expected.sha256:
+        if disk.checksum(path).sha256 != expected.sha256:
             raise _corrupt(f"{path} fails its checksum")
 
 
@@ -390,11 +350,15 @@ def open_stored(index_dir: Path, model_name: str, verify: bool = True) -> Stored
                 record = ChunkRecord.from_json(json.loads(line), row)
                 safe_relative_path(record.chunk.path)
                 chunks.append(record)
-    except (json.JSONDecodeError, UnicodeDecodeError) as exc:
-        raise _corrupt(f"{generation / CHUNKS} is malformed ({exc})") from exc
+    except (json.JSONDecodeError, UnicodeDecodeError, RecursionError) as exc:
+        raise _corrupt(f"{generation / CHUNKS} is malformed ({type(exc).__name__}: {exc})") from exc
     faiss_index = dense.load(np.fromfile(generation / VECTORS, dtype=np.uint8), str(generation / VECTORS))
     if faiss_index.ntotal != len(chunks):
         raise _corrupt(f"{faiss_index.ntotal} vectors but {len(chunks)} chunks")
     if faiss_index.d != manifest.model.dim:
         raise _corrupt(f"vectors have dimension {faiss_index.d}, the model {manifest.model.dim}")
-    return StoredIndex(index_dir, generation, manifest, chunks, faiss_index)
+    stored = StoredIndex(index_dir, generation, manifest, chunks, faiss_index)
+    # Loaded now, not on first use: two commits by another process prune this generation, and
+    # an opened index must keep answering until it is closed.
+    stored.lexical()
+    return stored

@@ -335,6 +335,9 @@ class Manifest:
     chunker: dict[str, Any]
     corpus: str
     files: dict[str, FileRecord]
+    # The corpus relative to the index folder: preferred when it leads to a folder, so a
+    # project moved whole keeps its corpus. Empty in indexes written before it was recorded.
+    corpus_relative: str = ""
     skipped: tuple[tuple[str, str], ...] = ()
     onnx: ExportRecord | None = None
     format_version: int = 0
@@ -369,6 +372,7 @@ class Manifest:
             model=_record(ModelRecord, _get(data, "model", dict, where), "manifest model"),
             chunker=_get(data, "chunker", dict, where),
             corpus=_get(data, "corpus", str, where),
+            corpus_relative=_get(data, "corpus_relative", str, where, ""),
             files={path: _record(FileRecord, record, f"manifest file {path!r}")
                    for path, record in _get(data, "files", dict, where).items()},
             skipped=tuple(skipped),

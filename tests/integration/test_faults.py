@@ -19,7 +19,7 @@ from pathlib import Path
 import pytest
 
 import qa
-from qa import store
+from qa import disk, store
 from qa.errors import IndexMissingError, QAError
 
 QUERY = "When was the Pyongyang Declaration signed?"
@@ -30,41 +30,57 @@ def snapshot(index_dir: Path) -> tuple[str, list]:
     return index.stored.generation.name, [(h.path, h.start_char, h.score) for h in index.search(QUERY, k=5, mode="lexical")]
 
 
-class Faults:
-    """Makes the Nth I/O call of the store (open for writing, fsync, rename, replace) fail."""
+class Faults(disk.FileSystem):
+    """The store's I/O seam with its Nth call (create, write, fsync, mkdir, rename, replace)
+    failing with ``err``, as a full disk, a failing disk or a read-only remount would."""
 
-    def __init__(self, monkeypatch, fail_at: int, err: int) -> None:
+    def __init__(self, fail_at: int, err: int) -> None:
         self.calls = 0
         self.fail_at = fail_at
         self.err = err
-        real_open, real_fsync, real_rename, real_replace = open, os.fsync, os.rename, os.replace
 
-        def counted(real, name):
-            def wrapper(*args, **kwargs):
-                if name != "open" or "w" in (args[1] if len(args) > 1 else kwargs.get("mode", "r")):
-                    self.calls += 1
-                    if self.calls == self.fail_at:
-                        if name == "fsync":  # like the real call: a descriptor, no file name
-                            raise OSError(self.err, os.strerror(self.err))
-                        raise OSError(self.err, os.strerror(self.err), str(args[0]))
-                return real(*args, **kwargs)
-            return wrapper
+    def _tick(self, *where: object) -> None:
+        self.calls += 1
+        if self.calls == self.fail_at:
+            if where:
+                raise OSError(self.err, os.strerror(self.err), str(where[0]))
+            raise OSError(self.err, os.strerror(self.err))  # fd-level calls carry no file name
 
-        monkeypatch.setattr(store, "open", counted(real_open, "open"), raising=False)
-        monkeypatch.setattr(store.os, "fsync", counted(real_fsync, "fsync"))
-        monkeypatch.setattr(store.os, "rename", counted(real_rename, "rename"))
-        monkeypatch.setattr(store.os, "replace", counted(real_replace, "replace"))
+    def create(self, path):
+        self._tick(path)
+        return super().create(path)
+
+    def write(self, fd, data):
+        self._tick()
+        super().write(fd, data)
+
+    def fsync(self, fd):
+        self._tick()
+        super().fsync(fd)
+
+    def mkdir(self, path):
+        self._tick(path)
+        super().mkdir(path)
+
+    def rename(self, source, target):
+        self._tick(source)
+        super().rename(source, target)
+
+    def replace(self, source, target):
+        self._tick(source)
+        super().replace(source, target)
 
 
-@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EIO, errno.EACCES])
+@pytest.mark.parametrize("err", [errno.ENOSPC, errno.EIO, errno.EROFS, errno.EACCES])
 def test_io_failure_at_every_step_leaves_the_old_index(index_copy, monkeypatch, err):
     before = snapshot(index_copy)
     stored = qa.open_index(index_copy).stored
     chunks, vectors, manifest = stored.chunks, stored.vectors(), stored.manifest
     failures = 0
-    for n in range(1, 200):
+    for n in range(1, 2000):
         with monkeypatch.context() as patch:
-            faults = Faults(patch, n, err)
+            faults = Faults(n, err)
+            patch.setattr(disk, "fs", faults)
             try:
                 store.write_generation(index_copy, chunks, vectors, manifest)
             except QAError as exc:

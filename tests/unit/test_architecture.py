@@ -12,9 +12,10 @@ from ..conftest import ROOT
 
 SRC = ROOT / "src" / "qa"
 # The data flow, lowest step first. A module may import only from modules before it.
-FLOW = ["_version", "errors", "types", "config", "safety", "loading", "chunking", "embedding",
-        "lexical", "dense", "store", "encoder_policy", "indexing", "retrieval", "models.__init__",
-        "models.reader", "conflicts", "answering", "explain", "audit", "evaluation", "api", "__init__", "tui.widgets", "tui.screens", "tui.app", "cli"]
+FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "loading", "chunking",
+        "embedding", "lexical", "dense", "disk", "store", "encoder_policy", "indexing", "retrieval",
+        "models.__init__", "models.reader", "conflicts", "answering", "explain", "audit",
+        "evaluation", "api", "__init__", "tui.widgets", "tui.screens", "tui.app", "cli"]
 INTERFACES = ["tui.widgets", "tui.screens", "tui.app", "cli"]  # `qa chat` starts the TUI
 PUBLIC_MODULES = {"qa", "qa.types", "qa.errors", "qa.config", "qa.safety"}
 

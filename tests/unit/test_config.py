@@ -31,7 +31,7 @@ def test_layers_in_order(tmp_path, monkeypatch):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ('k = "five"', "k must be a whole number"),
+    ('k = "five"', "k in qa.toml must be a whole number"),
     ("k = 0", "k must be a whole number from 1 to 1000"),
     ('mode = "fuzzy"', "mode must be one of hybrid, dense, lexical"),
     ('encoder = "gpu"', "encoder must be one of auto, onnx, torch"),

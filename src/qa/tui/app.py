@@ -19,9 +19,21 @@ from textual.screen import Screen
 from textual.widgets import Footer, Label, ListView, ProgressBar, Static
 
 import qa
-from qa import Answer, AnswerSpan, Citation, Hit, Index, QAError, Settings
+from qa import (
+    Answer,
+    AnswerSpan,
+    Citation,
+    Hit,
+    Index,
+    IndexLockedError,
+    IndexMissingError,
+    QAError,
+    Settings,
+)
 from qa.tui.screens import DocumentScreen, HelpScreen
 from qa.tui.widgets import QuestionInput, SourceItem, Turn, clipboard_text, plain, source_label
+
+LOCK_RETRY_SECONDS = 2.0  # while another writer builds the first index
 
 
 class IndexStage(Message):
@@ -47,6 +59,14 @@ class IndexStatus(Message):
 
 
 class IndexReady(Message):
+    def __init__(self, index: Index) -> None:
+        super().__init__()
+        self.index = index
+
+
+class IndexRefreshed(Message):
+    """Another writer committed a generation; a question is now answered from it."""
+
     def __init__(self, index: Index) -> None:
         super().__init__()
         self.index = index
@@ -96,6 +116,8 @@ class QAApp(App[None]):
         self.cursor_blink = cursor_blink
         self.index: Index | None = None
         self.conversation: qa.Conversation | None = None
+        # Why the index could not be opened or built, if it could not: `qa chat` then exits 1.
+        self.failure: str | None = None
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -129,10 +151,22 @@ class QAApp(App[None]):
             self.post_message(IndexStatus(f"qa · {reason}…"))
 
         try:
-            index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
-                                     rebuild=rebuild, progress=_PostedProgress(self), announce=announce)
+            try:
+                index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
+                                         rebuild=rebuild, progress=_PostedProgress(self), announce=announce)
+            except IndexLockedError:
+                # Another `qa index` is writing: answer from what is committed meanwhile
+                # (each question picks up its new generation), or wait for it and retry.
+                self.post_message(IndexStage(None))
+                try:
+                    index = qa.open_index(settings.index_dir, encoder=settings.encoder)
+                except IndexMissingError:
+                    self.post_message(IndexStatus("qa · another `qa index` is building the index: waiting…"))
+                    self.call_from_thread(self.set_timer, LOCK_RETRY_SECONDS, self.open_index)
+                    return
             index.search("warm up", k=1)  # loads the encoder and BM25 now, not on the first question
         except QAError as exc:
+            self.failure = str(exc)
             self.post_message(IndexStage(None))
             self.post_message(IndexStatus(f"qa · {exc}", notify=str(exc), severity="error"))
             return
@@ -173,16 +207,26 @@ class QAApp(App[None]):
     @on(IndexReady)
     def _index_ready(self, message: IndexReady) -> None:
         index = message.index
-        self.index = index
+        self.failure = None
         self.conversation = qa.Conversation(index, k=self.settings.k, mode=self.settings.mode)
+        self._show_index(index)
+        for notice in index.notices:
+            self.notify(notice, severity="warning", markup=False)
+
+    @on(IndexRefreshed)
+    def _index_refreshed(self, message: IndexRefreshed) -> None:
+        self._show_index(message.index)
+        for notice in message.index.notices:
+            self.notify(notice, markup=False)
+
+    def _show_index(self, index: Index) -> None:
+        self.index = index
         model = index.model_name.rsplit("/", 1)[-1]
         corpus = index.corpus
         with contextlib.suppress(ValueError):
             corpus = corpus.relative_to(Path.cwd())
         self._set_info(f"qa · {corpus} · {len(index.manifest.files)} files · "
                        f"{len(index)} chunks · {model} ({index.encoder_kind}) · {self.settings.mode}")
-        for notice in index.notices:
-            self.notify(notice, severity="warning", markup=False)
 
     # -- asking ---------------------------------------------------------------------------
     @on(QuestionInput.Submitted)
@@ -200,6 +244,11 @@ class QAApp(App[None]):
     @work(thread=True, group="answer")
     def answer(self, turn: Turn, conversation: qa.Conversation) -> None:
         try:
+            # Between questions: a generation committed by another writer replaces the open one.
+            fresh = conversation.index.refreshed()
+            if fresh is not conversation.index:
+                conversation.index = fresh
+                self.post_message(IndexRefreshed(fresh))
             self.post_message(Answered(turn, conversation.ask(turn.question)))
         except QAError as exc:
             self.post_message(Answered(turn, None, str(exc)))
