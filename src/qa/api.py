@@ -77,6 +77,11 @@ class Index:
         self._retriever: Retriever | None = None
         self.notices: list[str] = []
         self.built: IndexReport | None = None  # set by open_or_build when it (re)built the index
+        from qa.audit import index_identity
+
+        # Read now, like the rest of the generation: answers are fingerprinted with it even after
+        # another writer's commits have pruned this generation's files.
+        self.identity = index_identity(stored.generation)
 
     @property
     def root(self) -> Path:
@@ -153,7 +158,7 @@ class Index:
         reader = answer_model()
         decision = decide(question, hits, reader, assumption, threshold)
         return replace(decision.answer, explain=explain(search_query or question, hits, decision),
-                       fingerprint=fingerprint(decision.answer, self.stored.generation, reader.sha256))
+                       fingerprint=fingerprint(decision.answer, self.identity, reader.sha256))
 
     def document_path(self, path: str) -> Path:
         """Absolute path of a cited document; refuses paths that leave the corpus."""

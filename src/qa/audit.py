@@ -59,9 +59,8 @@ def index_identity(generation: Path) -> IndexIdentity:
     return _identity(path, stat.st_mtime_ns, stat.st_size)
 
 
-def fingerprint(answer: Answer, generation: Path, answer_model_sha256: str) -> Fingerprint:
-    """The fingerprint of ``answer``, computed on the index generation ``generation``."""
-    identity = index_identity(generation)
+def fingerprint(answer: Answer, identity: IndexIdentity, answer_model_sha256: str) -> Fingerprint:
+    """The fingerprint of ``answer``, computed on the index generation ``identity`` describes."""
     cited = {c.path for c in answer.citations}
     if answer.answer_span is not None:
         cited.add(answer.answer_span.path)
@@ -107,6 +106,20 @@ class Verification:
     quotes: tuple[QuoteCheck, ...]
     files: tuple[FileCheck, ...]
     notes: tuple[str, ...]  # e.g. the index was rebuilt since the answer
+
+    def lines(self) -> list[str]:
+        """The report ``qa verify`` prints (untrusted text: print it with safety.printable)."""
+        out = [f"Corpus: {self.corpus}"] + [f"note: {note}" for note in self.notes]
+        for f in self.files:
+            if f.actual is None:
+                out.append(f"file {f.path}: missing or unreadable")
+            elif f.changed:
+                out.append(f"file {f.path}: changed since the answer (sha256 "
+                           f"{f.recorded[:12] if f.recorded else '?'}… now {f.actual[:12]}…)")
+        for q in self.quotes:
+            out.append(f"{q.label} {q.path} chars {q.start_char}-{q.end_char}: "
+                       + ("current" if q.current else f"STALE: {q.reason}"))
+        return out
 
     @property
     def stale(self) -> list[QuoteCheck]:

@@ -291,17 +291,8 @@ def verify(answer_file: Path, index_dir: Path | None) -> None:
         result = qa.verify_answer(data, index)
     except QAError as exc:
         raise _fail(exc) from exc
-    click.echo(printable(f"Corpus: {result.corpus}"))
-    for note in result.notes:
-        click.echo(printable(f"note: {note}"))
-    for f in result.files:
-        if f.actual is None:
-            click.echo(printable(f"file {f.path}: missing or unreadable"))
-        elif f.changed:
-            click.echo(printable(f"file {f.path}: changed since the answer (sha256 {f.recorded[:12] if f.recorded else '?'}… now {f.actual[:12]}…)"))
-    for q in result.quotes:
-        status = "current" if q.current else f"STALE: {q.reason}"
-        click.echo(printable(f"{q.label} {q.path} chars {q.start_char}-{q.end_char}: {status}"))
+    for line in result.lines():
+        click.echo(printable(line))
     stale = result.stale
     if stale:
         click.echo(printable(f"{len(stale)} of {len(result.quotes)} quote(s) stale: {', '.join(q.label for q in stale)}"))
@@ -357,18 +348,8 @@ def eval_questions(file: Path, index_dir: Path | None, k: int | None, mode: str 
     if as_json:
         click.echo(safe_json({"metrics": metrics, "results": [r.__dict__ for r in report.results]}))
         return
-    click.echo(f"{metrics['answerable']} answerable, {metrics['unanswerable']} unanswerable questions")
-    click.echo(f"answer contains expected      {metrics['answer_contains_expected']:.1%}")
-    click.echo(f"first citation is evidence    {metrics['first_citation_is_evidence']:.1%}")
-    click.echo(f"refused when unanswerable     {metrics['refusal_rate_unanswerable']:.1%}")
-    if metrics["near_domain"]:
-        click.echo(f"  near-domain ({metrics['near_domain']:>3})            {metrics['refusal_rate_near_domain']:.1%}")
-        click.echo(f"  off-topic ({metrics['off_topic']:>3})              {metrics['refusal_rate_off_topic']:.1%}")
-    click.echo(f"false refusals (answerable)   {metrics['false_refusal_rate']:.1%}")
-    yes = sorted(r.confidence for r in report.results if r.answerable)
-    no = sorted(r.confidence for r in report.results if not r.answerable)
-    if yes and no:
-        click.echo(f"confidence: answerable min {yes[0]:.3f}, unanswerable max {no[-1]:.3f}")
+    for line in report.summary_lines():
+        click.echo(line)
     if verbose:
         for r in report.results:
             if r.answerable != r.grounded or (r.answerable and not (r.contains_expected and r.evidence_first)):

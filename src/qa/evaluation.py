@@ -61,6 +61,23 @@ class QuestionReport:
             "false_refusal_rate": share(yes, lambda r: not r.grounded),
         }
 
+    def summary_lines(self) -> list[str]:
+        """The report ``qa eval-questions`` prints."""
+        m = self.metrics()
+        lines = [f"{m['answerable']} answerable, {m['unanswerable']} unanswerable questions",
+                 f"answer contains expected      {m['answer_contains_expected']:.1%}",
+                 f"first citation is evidence    {m['first_citation_is_evidence']:.1%}",
+                 f"refused when unanswerable     {m['refusal_rate_unanswerable']:.1%}"]
+        if m["near_domain"]:
+            lines += [f"  near-domain ({m['near_domain']:>3})            {m['refusal_rate_near_domain']:.1%}",
+                      f"  off-topic ({m['off_topic']:>3})              {m['refusal_rate_off_topic']:.1%}"]
+        lines.append(f"false refusals (answerable)   {m['false_refusal_rate']:.1%}")
+        yes = sorted(r.confidence for r in self._answerable())
+        no = sorted(r.confidence for r in self._unanswerable())
+        if yes and no:
+            lines.append(f"confidence: answerable min {yes[0]:.3f}, unanswerable max {no[-1]:.3f}")
+        return lines
+
     def sweep(self, thresholds: Iterable[float]) -> list[dict[str, float]]:
         """What refusal and false-refusal rates each threshold would give (calibration)."""
         yes, no = self._answerable(), self._unanswerable()
