@@ -232,8 +232,8 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
     try:
         settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
         questions = [question] if question is not None else [q for q in _stdin_text().splitlines() if q.strip()]
-        if not questions:
-            raise click.UsageError("give a QUESTION or pipe questions on standard input")
+        if not any(q.strip() for q in questions):  # `qa ask ""` is bad usage, like no question
+            raise click.UsageError("give a QUESTION (not empty) or pipe questions on standard input")
         for q in questions:  # before the index is opened: a bad question is the error to report
             qa.check_question(q)
         opened = _open(settings)

@@ -67,7 +67,10 @@ def test_ask_reads_questions_from_stdin_as_a_conversation(run):
 
 
 def test_errors_are_one_line_and_non_zero(run, tmp_path, monkeypatch):
-    assert run("ask", "").exit_code == 1
+    for empty in ("", "   "):  # an empty question is bad usage, like a missing one (exit 2)
+        result = run("ask", empty)
+        assert result.exit_code == 2 and "QUESTION" in result.output
+    assert run("ask", "a\x00b").exit_code == 1  # a question that cannot be asked is an error
     monkeypatch.chdir(tmp_path)  # no corpus/ here, so no first-run build either
     result = CliRunner().invoke(cli, ["search", "x", "--index-dir", str(tmp_path / "none")])
     assert result.exit_code == 1 and "qa index" in result.output
