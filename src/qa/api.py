@@ -22,13 +22,23 @@ MAX_QUESTION_CHARS = 4000
 
 def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
                 rebuild: bool = False, progress: IndexProgress | None = None,
-                encoder: str = "auto", export: bool = True) -> IndexReport:
+                encoder: str = "auto", export: bool = True, cluster: str | None = None,
+                shards: int | None = None) -> IndexReport:
     """Index ``corpus_dir`` into ``index_dir`` incrementally and return what was done.
+
+    With ``cluster`` (a Ray address, ``auto`` or ``local``; default ``$QA_CLUSTER``) the index is
+    sharded into ``shards`` parts built by Ray tasks (needs ``qa[cluster]``, see qa.cluster).
 
     Example:
         >>> report = qa.build_index("corpus", "embeddings")
         >>> report.chunks, report.chunks_embedded
     """
+    cluster = _cluster_address(index_dir, cluster)
+    if cluster:
+        from qa.cluster import build_sharded
+
+        return build_sharded(Path(corpus_dir), Path(index_dir), cluster=cluster, shards=shards,
+                             rebuild=rebuild, encoder=encoder, progress=progress)
     return _build_index(Path(corpus_dir), Path(index_dir), rebuild=rebuild, progress=progress,
                         encoder=encoder, export=export)
 
@@ -137,8 +147,31 @@ class Index:
         return changed + sorted(set(files) - seen)
 
 
-def open_index(index_dir: str | Path = "embeddings", encoder: str = "auto", verify: bool = True) -> Index:
-    """Open the committed index in ``index_dir`` (checksums verified)."""
+def _cluster_address(index_dir: str | Path, cluster: str | None) -> str | None:
+    """The Ray address to use (``cluster``, else $QA_CLUSTER); refuses to treat a sharded index
+    as a single one, which would silently build or read the wrong thing."""
+    import os
+
+    from qa.cluster import is_cluster_index
+
+    cluster = cluster or os.environ.get("QA_CLUSTER") or None
+    if cluster is None and is_cluster_index(Path(index_dir)):
+        raise QAError(f"{index_dir} is a sharded index: pass --cluster ADDRESS (or set QA_CLUSTER)")
+    return cluster
+
+
+def open_index(index_dir: str | Path = "embeddings", encoder: str = "auto", verify: bool = True,
+               cluster: str | None = None) -> Index:
+    """Open the committed index in ``index_dir`` (checksums verified).
+
+    With ``cluster`` (default ``$QA_CLUSTER``), open a sharded index served by Ray actors: a
+    ``qa.cluster.ClusterIndex``, used exactly like an ``Index``.
+    """
+    cluster = _cluster_address(index_dir, cluster)
+    if cluster:
+        from qa.cluster import open_cluster
+
+        return open_cluster(index_dir, cluster, encoder=encoder)
     return Index(store.open_stored(Path(index_dir), model_spec().name, verify=verify), encoder)
 
 

@@ -28,6 +28,17 @@ k_option = click.option("-k", "k", type=click.IntRange(1, 1000), default=None,
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 encoder_option = click.option("--encoder", type=click.Choice(ENCODERS), default=None,
                               help="Query encoder: auto (ONNX when verified), onnx or torch.")
+# --- cluster (qa[cluster], see qa.cluster) ---
+cluster_option = click.option("--cluster", default=None, metavar="ADDRESS",
+                              help="Sharded index on a Ray cluster: local, auto, host:port or "
+                                   "ray://host:10001 (default: QA_CLUSTER). Needs qa[cluster].")
+
+
+def _partial(index: Index) -> dict[str, Any]:
+    """JSON fields marking a result some shards did not contribute to (none when complete)."""
+    partial = getattr(index, "partial", None)
+    return partial() if partial else {}
+# --- end cluster ---
 
 
 def _fail(exc: QAError) -> click.ClickException:
@@ -93,28 +104,29 @@ def _print_report(report: IndexReport) -> None:
         echo(f"skipped: {path}: {reason}")
 
 
-def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto") -> IndexReport:
+def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto",
+           cluster: str | None = None, shards: int | None = None) -> IndexReport:
     from qa import api
 
     with _RichProgress() as progress:
         report = api.build_index(settings.corpus, settings.index_dir, rebuild=rebuild,
-                                 progress=progress, encoder=encoder)
+                                 progress=progress, encoder=encoder, cluster=cluster, shards=shards)
     _print_report(report)
     return report
 
 
-def _open(settings: Settings, build_if_missing: bool = True) -> Index:
+def _open(settings: Settings, build_if_missing: bool = True, cluster: str | None = None) -> Index:
     """Open the index; on first use (no index yet) build it from the corpus, saying so."""
     from qa import api
 
     try:
-        return api.open_index(settings.index_dir, encoder=settings.encoder)
+        return api.open_index(settings.index_dir, encoder=settings.encoder, cluster=cluster)
     except IndexMissingError:
         if not build_if_missing or not settings.corpus.is_dir():
             raise
         click.echo(f"No index in {settings.index_dir} yet: building it from {settings.corpus}/ (first run).", err=True)
-        _build(settings)
-        return api.open_index(settings.index_dir, encoder=settings.encoder)
+        _build(settings, cluster=cluster)
+        return api.open_index(settings.index_dir, encoder=settings.encoder, cluster=cluster)
 
 
 def _notices(index: Index) -> None:
@@ -140,10 +152,17 @@ def cli() -> None:
 @click.option("--encoder", type=click.Choice(INDEX_ENCODERS), default="auto", show_default=True,
               help="Encoder for embedding chunks: auto (OpenVINO if installed, else torch), openvino or "
                    "onnx (the verified ONNX export; faster), torch (sentence-transformers).")
-def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: str) -> None:
+@cluster_option
+@click.option("--shards", type=click.IntRange(1, 4096), default=None,
+              help="With --cluster: number of shards (default: as committed, or 2).")
+def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: str,
+          cluster: str | None, shards: int | None) -> None:
     """Index CORPUS (default: corpus/) into the index directory, re-embedding only changes."""
     try:
-        _build(resolve(corpus=corpus, index_dir=index_dir), rebuild=rebuild, encoder=encoder)
+        if shards is not None and not cluster:
+            raise click.UsageError("--shards needs --cluster")
+        _build(resolve(corpus=corpus, index_dir=index_dir), rebuild=rebuild, encoder=encoder,
+               cluster=cluster, shards=shards)
     except QAError as exc:
         raise _fail(exc) from exc
 
@@ -162,18 +181,20 @@ def _hit_lines(hit: Hit) -> list[str]:
 @mode_option
 @json_option
 @encoder_option
+@cluster_option
 def search(query: str, index_dir: Path | None, k: int | None, mode: str | None, as_json: bool,
-           encoder: str | None) -> None:
+           encoder: str | None, cluster: str | None) -> None:
     """Print the passages most relevant to QUERY with path:lines, title and score."""
     try:
         settings = resolve(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
-        opened = _open(settings)
+        opened = _open(settings, cluster=cluster)
         hits = opened.search(query, k=settings.k, mode=settings.mode)
     except QAError as exc:
         raise _fail(exc) from exc
     _notices(opened)
     if as_json:
-        click.echo(safe_json({"query": query, "mode": settings.mode, "hits": [h.to_dict() for h in hits]}))
+        click.echo(safe_json({"query": query, "mode": settings.mode, "hits": [h.to_dict() for h in hits],
+                              **_partial(opened)}))
         return
     if not hits:
         click.echo("No passages found.")
@@ -206,8 +227,9 @@ def _print_answer(answer: Answer) -> None:
 @mode_option
 @json_option
 @encoder_option
+@cluster_option
 def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str | None,
-        as_json: bool, encoder: str | None) -> None:
+        as_json: bool, encoder: str | None, cluster: str | None) -> None:
     """Answer QUESTION with cited sentences, or say the documents don't.
 
     Without QUESTION, reads one question per line from standard input.
@@ -219,13 +241,13 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
         questions = [question] if question is not None else [q for q in sys.stdin.read().splitlines() if q.strip()]
         if not questions:
             raise click.UsageError("give a QUESTION or pipe questions on standard input")
-        opened = _open(settings)
+        opened = _open(settings, cluster=cluster)
         conversation = Conversation(opened, k=settings.k, mode=settings.mode)
         for i, q in enumerate(questions):
             answer = conversation.ask(q)
             _notices(opened)
             if as_json:
-                click.echo(safe_json(answer.to_dict()))
+                click.echo(safe_json({**answer.to_dict(), **_partial(opened)}))
             else:
                 if len(questions) > 1:
                     click.echo(("\n" if i else "") + printable(f"Q: {q}"))
@@ -241,8 +263,9 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
 @k_option
 @mode_option
 @encoder_option
+@cluster_option
 def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
-         encoder: str | None) -> None:
+         encoder: str | None, cluster: str | None) -> None:
     """Open the chat: answers on the left, their sources on the right (F1 for keys).
 
     Builds the index first (with a progress bar) when there is none or the corpus changed.
@@ -253,6 +276,10 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
         raise _fail(exc) from exc
     from qa.tui.app import QAApp
 
+    if cluster:  # the TUI opens (and rebuilds) the index through the API, which reads QA_CLUSTER
+        import os
+
+        os.environ["QA_CLUSTER"] = cluster
     QAApp(settings).run()
 
 

@@ -138,10 +138,10 @@ def _rebuild_shard(job: ShardJob, shard_dir: Path, raws: dict[str, Any], sources
     spec = qa_.model_spec()
     vectors = np.zeros((len(plan), spec.dim), dtype=np.float32)
     old_vectors = old.vectors() if old is not None and plan else None
-    for i, (_, row) in enumerate(plan):
-        if row is not None and old_vectors is not None:
-            vectors[i] = old_vectors[row]
-    pending = [i for i, (_, row) in enumerate(plan) if row is None]
+    for i, (_, old_row) in enumerate(plan):
+        if old_row is not None and old_vectors is not None:
+            vectors[i] = old_vectors[old_row]
+    pending = [i for i, (_, old_row) in enumerate(plan) if old_row is None]
     encoder_kind = ""
     if pending:
         encoder = qa_.index_encoder(job.encoder, job.onnx_path)
@@ -192,6 +192,8 @@ def build_sharded(corpus: Path, index_dir: Path, *, cluster: str, shards: int | 
     sources = qa_.scan(corpus)
     if not sources:
         raise CorpusError(f"no documents in {corpus}; nothing was written")
+    if (index_dir / "CURRENT").exists():
+        raise ClusterError(f"{index_dir} holds a single-machine index: give the sharded index its own --index-dir")
     spec = qa_.model_spec()
     chunker = qa_.ChunkerSettings().to_dict()
     notices: list[str] = []

@@ -24,7 +24,7 @@ class ClusterIndex(Index):
     @property
     def retriever(self) -> ClusterRetriever:
         if self._retriever is None:
-            encoder = qa_.query_encoder(self.stored, self._encoder_choice, self.notices)  # type: ignore[arg-type]
+            encoder = qa_.query_encoder(self.stored, self._encoder_choice, self.notices)
             self._retriever = ClusterRetriever(self.stored, encoder, self.pool)  # type: ignore[arg-type]
         return self._retriever  # type: ignore[return-value]
 
