@@ -58,7 +58,8 @@ QUERIES = [json.loads(line)["question"] for line in QUESTIONS.read_text(encoding
 
 
 @pytest.fixture(scope="module")
-def ray_cluster():
+def loopback():
+    """A head and two worker nodes, each its own raylet and processes, on this machine."""
     from ray.cluster_utils import Cluster
 
     cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
@@ -66,9 +67,14 @@ def ray_cluster():
         cluster.add_node(num_cpus=1)
     cluster.wait_for_nodes()
     ray.init(address=cluster.address, log_to_driver=False)
-    yield cluster.address
+    yield cluster
     ray.shutdown()
     cluster.shutdown()
+
+
+@pytest.fixture(scope="module")
+def ray_cluster(loopback) -> str:
+    return loopback.address
 
 
 @pytest.fixture(scope="module")
@@ -297,6 +303,22 @@ def test_only_the_changed_files_shard_is_rebuilt(sharded_dir, ray_cluster, corpu
         assert hits and hits[0].path == "towns/town-001.md"
     finally:
         opened.close()
+
+
+def test_losing_a_worker_node_restarts_its_shards_elsewhere(single, sharded, loopback):
+    """Last in the module: it takes a node away from the shared cluster."""
+    query = "Which harbour was flooded?"
+    before = sharded.pool.pids()
+    node = sorted(loopback.worker_nodes, key=lambda n: n.unique_id)[0]
+    loopback.remove_node(node, allow_graceful=False)
+    got = sharded.search(query, k=10, mode="hybrid")
+    if sharded.missing_shards:
+        assert set(sharded.missing_shards) <= set(before)
+        got = sharded.search(query, k=10, mode="hybrid")
+    assert sharded.missing_shards == []
+    _assert_same(single.search(query, k=10, mode="hybrid"), got)
+    after = sharded.pool.pids()
+    assert {s for s in before if after[s] != before[s]}, "no shard actor was on the removed node"
 
 
 def test_default_install_does_not_import_ray():
