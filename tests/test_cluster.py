@@ -23,6 +23,9 @@ from .conftest import CORPUS, QUESTIONS  # noqa: E402
 
 MODES = ("dense", "lexical", "hybrid")
 SHARDS = 4
+# Queries wait this long for every shard. This machine is shared with a training run that gets
+# the CPU first; a deadline is not what these tests measure, except where a test sets its own.
+os.environ["QA_CLUSTER_DEADLINE"] = "900"
 # onnxruntime embeds a chunk to the same vector (within 1e-6) whatever else is in its batch.
 # OpenVINO does not here (cosine 0.999995 between the same chunk embedded in a shard's batch and
 # in the whole corpus's), which would blur the comparison of the retrieval machinery itself.
@@ -62,10 +65,20 @@ def loopback():
     """A head and two worker nodes, each its own raylet and processes, on this machine."""
     from ray.cluster_utils import Cluster
 
-    cluster = Cluster(initialize_head=True, head_node_args={"num_cpus": 1, "include_dashboard": False})
-    for _ in range(2):
-        cluster.add_node(num_cpus=1)
-    cluster.wait_for_nodes()
+    for attempt in range(5):
+        # Ray gives a raylet 30 s to register; on this shared 2-core machine under a load of 15+
+        # that can run out. Starting the cluster again is not a retry of anything under test.
+        cluster = Cluster(shutdown_at_exit=True)
+        try:
+            cluster.add_node(num_cpus=1, include_dashboard=False)
+            for _ in range(2):
+                cluster.add_node(num_cpus=1)
+            cluster.wait_for_nodes()
+            break
+        except Exception:
+            cluster.shutdown()
+            if attempt == 4:
+                raise
     ray.init(address=cluster.address, log_to_driver=False)
     yield cluster
     ray.shutdown()
@@ -210,12 +223,15 @@ def test_a_shard_past_the_deadline_makes_the_result_partial_and_named(single, sh
         got = sharded.search(query, k=10, mode="dense")
     finally:
         sharded.pool.deadline = deadline
-    reference = single.search(query, k=40, mode="dense")
-    if sharded.missing_shards:
-        assert sharded.missing_shards == [victim]
-        assert sharded.partial() == {"partial": True, "missing_shards": [victim]}
+    reference = single.search(query, k=200, mode="dense")
+    missing = sharded.missing_shards
+    if missing:
+        # The killed shard, and (on a loaded machine) any other that missed 50 ms: each named,
+        # and every shard not named contributed exactly its part of the single index's ranking.
+        assert victim in missing
+        assert sharded.partial() == {"partial": True, "missing_shards": missing}
         assert any("partial result" in n for n in sharded.notices)
-        rest = [h for h in reference if f"{shard_of(h.path, SHARDS):03d}" != victim][:10]
+        rest = [h for h in reference if f"{shard_of(h.path, SHARDS):03d}" not in missing][:10]
         assert [_key(h) for h in got] == [_key(h) for h in rest]
     else:  # the restart beat the deadline: then the result must be complete and right
         _assert_same(reference[:10], got)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 from pathlib import Path
 from typing import Any
 
@@ -9,6 +10,7 @@ from qa.api import Index
 from qa.cluster import _adapters as qa_
 from qa.cluster import manifest as cm
 from qa.cluster.serve import DEADLINE, ClusterRetriever, ClusterView, ShardPool
+from qa.errors import ConfigError
 from qa.types import Answer, Hit
 
 
@@ -61,8 +63,17 @@ class ClusterIndex(Index):
 
 
 def open_cluster(index_dir: str | Path, cluster: str, encoder: str = "auto",
-                 deadline: float = DEADLINE) -> ClusterIndex:
-    """Open the sharded index in ``index_dir``: start one actor per shard on ``cluster``."""
+                 deadline: float | None = None) -> ClusterIndex:
+    """Open the sharded index in ``index_dir``: start one actor per shard on ``cluster``.
+
+    ``deadline``: seconds a query waits for every shard (default ``$QA_CLUSTER_DEADLINE``, else
+    30) before answering with what it has, marked partial.
+    """
+    if deadline is None:
+        try:
+            deadline = float(os.environ.get("QA_CLUSTER_DEADLINE") or DEADLINE)
+        except ValueError as exc:
+            raise ConfigError(f"QA_CLUSTER_DEADLINE must be a number of seconds, not {os.environ['QA_CLUSTER_DEADLINE']!r}") from exc
     index_dir = Path(index_dir).absolute()
     manifest = cm.read_manifest(index_dir)
     qa_.model_spec()  # fails early, with the install hint, when the model package is missing
