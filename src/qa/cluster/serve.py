@@ -65,6 +65,12 @@ class ShardServer:
     def pid(self) -> int:
         return os.getpid()
 
+    def node(self) -> str:
+        """The Ray node this shard is served from (hex id)."""
+        import ray
+
+        return str(ray.get_runtime_context().get_node_id())
+
     def candidates(self, query: str, vector: np.ndarray | None, pool: int, mode: str) -> dict[str, list[Any]]:
         """This shard's dense and lexical top ``pool``, each row with both of its scores.
 
