@@ -325,7 +325,7 @@ def test_losing_a_worker_node_restarts_its_shards_elsewhere(single, sharded, loo
     query = "Which harbour was flooded?"
     before = sharded.pool.pids()
     hosts, _ = sharded.pool.call("node", {name: () for name in sharded.pool.actors})
-    serving = [n for n in loopback.worker_nodes if n.unique_id in set(hosts.values())]
+    serving = [n for n in loopback.worker_nodes if n.node_id in set(hosts.values())]
     assert serving, f"no shard actor on a worker node: {hosts}"
     node = serving[0]
     loopback.remove_node(node, allow_graceful=False)
