@@ -20,7 +20,7 @@ from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
 from qa.retrieval import Retriever
 from qa.safety import markdown_literal
-from qa.types import Answer, Document, Hit, Manifest
+from qa.types import Answer, Document, Fingerprint, Hit, Manifest
 
 if TYPE_CHECKING:
     from typing import Any
@@ -33,18 +33,30 @@ MAX_QUESTION_CHARS = 4000
 
 def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
                 rebuild: bool = False, progress: IndexProgress | None = None,
-                encoder: str | Encoder = "auto", export: bool = True) -> IndexReport:
+                encoder: str | Encoder = "auto", export: bool = True, cluster: str | None = None,
+                shards: int | None = None) -> IndexReport:
     """Index ``corpus_dir`` into ``index_dir`` incrementally and return what was done.
 
     Args:
         encoder: "auto", "openvino", "onnx" or "torch" (see README "Performance"), or an object
             with ``kind``, ``spec`` and ``encode(texts, progress=None)`` returning normalised
             float32 vectors (benchmarks and tests use a stand-in this way).
+        cluster: a Ray address, ``auto`` or ``local`` (default ``$QA_CLUSTER``): shard the index
+            into ``shards`` parts built by Ray tasks (needs ``qa[cluster]``, see qa.cluster).
 
     Example:
         >>> report = qa.build_index("corpus", "embeddings")
         >>> report.chunks, report.chunks_embedded
     """
+    cluster = _cluster_address(index_dir, cluster)
+    if cluster:
+        from qa.cluster.build import build_sharded
+
+        if not isinstance(encoder, str):
+            raise ConfigError("a sharded index is built by Ray tasks: give the encoder by name")
+
+        return build_sharded(Path(corpus_dir), Path(index_dir), cluster=cluster, shards=shards,
+                             rebuild=rebuild, encoder=encoder, progress=progress)
     return _build_index(Path(corpus_dir), Path(index_dir), rebuild=rebuild, progress=progress,
                         encoder=encoder, export=export)
 
@@ -135,14 +147,19 @@ class Index:
         question = check_question(question)
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, not {threshold}")
-        from qa.audit import fingerprint
         from qa.explain import explain
 
         hits = self.retriever.search(search_query or question, k=check_k(k), mode=check_mode(mode))
         reader = answer_model()
         decision = decide(question, hits, reader, assumption, threshold)
         return replace(decision.answer, explain=explain(search_query or question, hits, decision),
-                       fingerprint=fingerprint(decision.answer, self.stored.generation, reader.sha256))
+                       fingerprint=self._fingerprint(decision.answer, reader.sha256))
+
+    def _fingerprint(self, answer: Answer, answer_model_sha256: str) -> Fingerprint:
+        """What ``answer`` was computed from (a sharded index names its cluster manifest)."""
+        from qa.audit import fingerprint
+
+        return fingerprint(answer, self.stored.generation, answer_model_sha256)
 
     def document_path(self, path: str) -> Path:
         """Absolute path of a cited document; refuses paths that leave the corpus."""
@@ -202,19 +219,38 @@ def verify_answer(answer: dict[str, Any], index: Index | None = None) -> Verific
     return verify(answer, Path(answer["corpus"]))
 
 
+def _cluster_address(index_dir: str | Path, cluster: str | None) -> str | None:
+    """The Ray address to use (``cluster``, else $QA_CLUSTER); refuses to treat a sharded index
+    as a single one, which would silently build or read the wrong thing."""
+    import os
+
+    from qa.cluster.manifest import is_cluster_index
+
+    cluster = cluster or os.environ.get("QA_CLUSTER") or None
+    if cluster is None and is_cluster_index(Path(index_dir)):
+        raise QAError(f"{index_dir} is a sharded index: pass --cluster ADDRESS (or set QA_CLUSTER)")
+    return cluster
+
+
 def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "auto",
                verify: bool = True) -> Index:
-    """Open the committed index in ``index_dir`` (checksums verified).
+    """Open the committed index in ``index_dir`` (checksums verified). A sharded index is
+    opened with ``qa.open_cluster`` instead (it needs a Ray cluster; see qa.cluster).
 
     Args:
         encoder: query encoder, "auto" (the verified ONNX export, else torch), "onnx" or
             "torch", or an Encoder object.
 
     Raises:
-        IndexMissingError, IndexCorruptError, IndexMismatchError; ConfigError for ``encoder``.
+        IndexMissingError, IndexCorruptError, IndexMismatchError; ConfigError for ``encoder``;
+        QAError for a sharded index.
     """
+    from qa.cluster.manifest import is_cluster_index
+
     if isinstance(encoder, str):
         check_encoder(encoder, ENCODERS)
+    if is_cluster_index(Path(index_dir)):
+        raise QAError(f"{index_dir} is a sharded index: open it with --cluster ADDRESS (qa.open_cluster)")
     return Index(store.open_stored(Path(index_dir), model_spec().name, verify=verify), encoder)
 
 

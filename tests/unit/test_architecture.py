@@ -14,7 +14,11 @@ SRC = ROOT / "src" / "qa"
 # The data flow, lowest step first. A module may import only from modules before it.
 FLOW = ["_version", "errors", "types", "config", "safety", "loading", "chunking", "embedding",
         "lexical", "dense", "store", "encoder_policy", "indexing", "retrieval", "models.__init__",
-        "models.reader", "conflicts", "answering", "explain", "audit", "evaluation", "api", "__init__", "tui.widgets", "tui.screens", "tui.app", "cli"]
+        "models.reader", "conflicts", "answering", "explain", "audit", "evaluation",
+        # qa.cluster (the optional Ray path): api builds through cluster.build and recognises a
+        # sharded index by cluster.manifest; cluster.index subclasses api.Index.
+        "cluster.terms", "cluster.runtime", "cluster.manifest", "cluster._adapters", "cluster.serve",
+        "cluster.build", "api", "cluster.index", "cluster.__init__", "__init__", "tui.widgets", "tui.screens", "tui.app", "cli"]
 INTERFACES = ["tui.widgets", "tui.screens", "tui.app", "cli"]  # `qa chat` starts the TUI
 PUBLIC_MODULES = {"qa", "qa.types", "qa.errors", "qa.config", "qa.safety"}
 
