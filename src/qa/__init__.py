@@ -18,7 +18,6 @@ from qa._version import __version__
 
 if TYPE_CHECKING:
     from qa.api import (
-        Conversation,
         Index,
         answer_model,
         ask,
@@ -30,8 +29,10 @@ if TYPE_CHECKING:
         verify_answer,
     )
     from qa.audit import read_answer
+    from qa.cluster.index import ClusterIndex, open_cluster, open_or_build_cluster
     from qa.config import ENCODERS as QUERY_ENCODERS
     from qa.config import INDEX_ENCODERS, MODES, Settings, resolve_settings
+    from qa.conversation import Conversation
     from qa.embedding import Encoder, model_spec
     from qa.errors import (
         ConfigError,
@@ -63,8 +64,10 @@ if TYPE_CHECKING:
 
 _LAZY = {
     "qa.audit": ("read_answer",),
-    "qa.api": ("Conversation", "Index", "answer_model", "ask", "verify_answer", "build_index", "check_question", "load_encoder",
+    "qa.conversation": ("Conversation",),
+    "qa.api": ("Index", "answer_model", "ask", "verify_answer", "build_index", "check_question", "load_encoder",
                "open_index", "open_or_build"),
+    "qa.cluster.index": ("ClusterIndex", "open_cluster", "open_or_build_cluster"),
     "qa.config": ("INDEX_ENCODERS", "MODES", "QUERY_ENCODERS", "Settings", "resolve_settings"),
     "qa.embedding": ("Encoder", "model_spec"),
     "qa.errors": ("ConfigError", "CorpusError", "IndexCorruptError", "IndexLockedError",
@@ -80,13 +83,13 @@ _HOME = {name: module for module, names in _LAZY.items() for name in names}
 _RENAMED = {"QUERY_ENCODERS": "ENCODERS"}
 
 __all__ = [
-    "Answer", "AnswerSpan", "BeirReport", "Chunk", "Citation", "ConfigError", "Conversation", "CorpusError",
+    "Answer", "AnswerSpan", "BeirReport", "Chunk", "ClusterIndex", "Citation", "ConfigError", "Conversation", "CorpusError",
     "Document", "Encoder", "Hit", "INDEX_ENCODERS", "Index", "IndexCorruptError",
     "IndexLockedError", "IndexMismatchError", "IndexMissingError", "IndexProgress", "IndexReport",
     "MODES", "Manifest", "ModelNotInstalledError", "QAError", "QUERY_ENCODERS", "QuestionError",
     "QuestionReport", "QuestionResult", "Settings", "UnsafePathError", "__version__", "answer_model", "ask", "read_answer", "verify_answer",
     "build_index", "check_question", "eval_cache_dir", "evaluate_beir", "evaluate_questions",
-    "load_encoder", "materialize_beir_corpus", "mean_metrics", "model_spec", "open_index", "open_or_build",
+    "load_encoder", "materialize_beir_corpus", "mean_metrics", "model_spec", "open_cluster", "open_index", "open_or_build", "open_or_build_cluster",
     "ranking_metrics", "read_beir", "read_questions", "resolve_settings",
 ]
 

@@ -4,14 +4,13 @@ plus ``qa.config`` for settings and ``qa.safety`` for showing untrusted text."""
 
 from __future__ import annotations
 
-import re
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import replace
 from pathlib import Path
 from typing import TYPE_CHECKING
 
 from qa import loading, store
-from qa.answering import decide, key_terms
+from qa.answering import decide
 from qa.config import ENCODERS, check_encoder, check_k, check_mode
 from qa.embedding import Encoder, OnnxEncoder, OpenVinoEncoder, TorchEncoder, model_spec
 from qa.encoder_policy import export_path, query_encoder
@@ -19,8 +18,7 @@ from qa.errors import ConfigError, CorpusError, IndexMissingError, QAError, Ques
 from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
 from qa.retrieval import Retriever
-from qa.safety import markdown_literal
-from qa.types import Answer, Document, Hit, Manifest
+from qa.types import Answer, Document, Fingerprint, Hit, Manifest
 
 if TYPE_CHECKING:
     from typing import Any
@@ -33,18 +31,30 @@ MAX_QUESTION_CHARS = 4000
 
 def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
                 rebuild: bool = False, progress: IndexProgress | None = None,
-                encoder: str | Encoder = "auto", export: bool = True) -> IndexReport:
+                encoder: str | Encoder = "auto", export: bool = True, cluster: str | None = None,
+                shards: int | None = None) -> IndexReport:
     """Index ``corpus_dir`` into ``index_dir`` incrementally and return what was done.
 
     Args:
         encoder: "auto", "openvino", "onnx" or "torch" (see README "Performance"), or an object
             with ``kind``, ``spec`` and ``encode(texts, progress=None)`` returning normalised
             float32 vectors (benchmarks and tests use a stand-in this way).
+        cluster: a Ray address, ``auto`` or ``local`` (default ``$QA_CLUSTER``): shard the index
+            into ``shards`` parts built by Ray tasks (needs ``qa[cluster]``, see qa.cluster).
 
     Example:
         >>> report = qa.build_index("corpus", "embeddings")
         >>> report.chunks, report.chunks_embedded
     """
+    cluster = _cluster_address(index_dir, cluster)
+    if cluster:
+        from qa.cluster.build import build_sharded
+
+        if not isinstance(encoder, str):
+            raise ConfigError("a sharded index is built by Ray tasks: give the encoder by name")
+
+        return build_sharded(Path(corpus_dir), Path(index_dir), cluster=cluster, shards=shards,
+                             rebuild=rebuild, encoder=encoder, progress=progress)
     return _build_index(Path(corpus_dir), Path(index_dir), rebuild=rebuild, progress=progress,
                         encoder=encoder, export=export)
 
@@ -81,7 +91,7 @@ class Index:
 
         # Read now, like the rest of the generation: answers are fingerprinted with it even after
         # another writer's commits have pruned this generation's files.
-        self.identity = index_identity(stored.generation)
+        self.identity = index_identity(stored.generation) if isinstance(stored, store.StoredIndex) else None
 
     @property
     def root(self) -> Path:
@@ -151,14 +161,21 @@ class Index:
         question = check_question(question)
         if threshold is not None and not 0.0 <= threshold <= 1.0:
             raise ConfigError(f"threshold must be between 0 and 1, not {threshold}")
-        from qa.audit import fingerprint
         from qa.explain import explain
 
         hits = self.retriever.search(search_query or question, k=check_k(k), mode=check_mode(mode))
         reader = answer_model()
         decision = decide(question, hits, reader, assumption, threshold)
         return replace(decision.answer, explain=explain(search_query or question, hits, decision),
-                       fingerprint=fingerprint(decision.answer, self.identity, reader.sha256))
+                       fingerprint=self._fingerprint(decision.answer, reader.sha256))
+
+    def _fingerprint(self, answer: Answer, answer_model_sha256: str) -> Fingerprint:
+        """What ``answer`` was computed from (a sharded index names its cluster manifest)."""
+        from qa.audit import fingerprint
+
+        if self.identity is None:
+            raise QAError("this index has no generation identity to fingerprint answers with")
+        return fingerprint(answer, self.identity, answer_model_sha256)
 
     def document_path(self, path: str) -> Path:
         """Absolute path of a cited document; refuses paths that leave the corpus."""
@@ -247,19 +264,38 @@ def verify_answer(answer: dict[str, Any], index: Index | None = None) -> Verific
     return verify(answer, Path(answer["corpus"]))
 
 
+def _cluster_address(index_dir: str | Path, cluster: str | None) -> str | None:
+    """The Ray address to use (``cluster``, else $QA_CLUSTER); refuses to treat a sharded index
+    as a single one, which would silently build or read the wrong thing."""
+    import os
+
+    from qa.cluster.manifest import is_cluster_index
+
+    cluster = cluster or os.environ.get("QA_CLUSTER") or None
+    if cluster is None and is_cluster_index(Path(index_dir)):
+        raise QAError(f"{index_dir} is a sharded index: pass --cluster ADDRESS (or set QA_CLUSTER)")
+    return cluster
+
+
 def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "auto",
                verify: bool = True) -> Index:
-    """Open the committed index in ``index_dir`` (checksums verified).
+    """Open the committed index in ``index_dir`` (checksums verified). A sharded index is
+    opened with ``qa.open_cluster`` instead (it needs a Ray cluster; see qa.cluster).
 
     Args:
         encoder: query encoder, "auto" (the verified ONNX export, else torch), "onnx" or
             "torch", or an Encoder object.
 
     Raises:
-        IndexMissingError, IndexCorruptError, IndexMismatchError; ConfigError for ``encoder``.
+        IndexMissingError, IndexCorruptError, IndexMismatchError; ConfigError for ``encoder``;
+        QAError for a sharded index.
     """
+    from qa.cluster.manifest import is_cluster_index
+
     if isinstance(encoder, str):
         check_encoder(encoder, ENCODERS)
+    if is_cluster_index(Path(index_dir)):
+        raise QAError(f"{index_dir} is a sharded index: open it with --cluster ADDRESS (qa.open_cluster)")
     return Index(store.open_stored(Path(index_dir), model_spec().name, verify=verify), encoder)
 
 
@@ -321,81 +357,3 @@ def ask(question: str, index: Index | str | Path = "embeddings", k: int = 5, mod
     """
     opened = index if isinstance(index, Index) else open_index(index)
     return opened.answer(question, k=k, mode=mode)
-
-
-# Pronouns that point back at an earlier question ("How many parties signed it?").
-_ANAPHORA = re.compile(r"\b(it|its|they|them|their|theirs|he|him|his|she|her|this|these|those|the same)\b", re.I)
-
-
-@dataclass(frozen=True)
-class Turn:
-    question: str
-    answer: Answer
-
-
-class Conversation:
-    """Questions in sequence, where a follow-up may lean on the previous turn.
-
-    A follow-up is read with the previous question's key terms added to the search when it
-    points back ("it", "they", "this") or when it cannot be answered alone but can with them.
-    The answer's ``assumption`` says so.
-    """
-
-    def __init__(self, index: Index, k: int = 5, mode: str = "hybrid") -> None:
-        self.index = index
-        self.k = k
-        self.mode = mode
-        self.turns: list[Turn] = []
-
-    def reset(self) -> None:
-        self.turns.clear()
-
-    def to_markdown(self) -> str:
-        """The conversation with every answer's citations, as Markdown."""
-        md = markdown_literal  # questions, answers, titles, quotes and paths are all untrusted
-        out = ["# qa conversation", ""]
-        corpus = self.index.manifest.corpus
-        out += [f"Corpus: {md(corpus)} · model: {md(self.index.model_name)}", ""]
-        for number, turn in enumerate(self.turns, start=1):
-            answer = turn.answer
-            out += [f"## {number}. {md(turn.question)}", ""]
-            if answer.assumption:
-                out += [f"*({md(answer.assumption)})*", ""]
-            out += [md(answer.text), ""]
-            if answer.grounded:
-                for c in answer.citations:
-                    out.append(f"{md(f'[{c.n}]')} {md(c.location)} \u2014 {md(c.title)}: \u201c{md(c.quote)}\u201d")
-                    out.append("")
-            else:
-                out.append("Closest matches (not answers):")
-                out.append("")
-                for hit in answer.passages:
-                    out.append(f"- {md(hit.location)} \u2014 {md(hit.title)}")
-            out.append("")
-        return "\n".join(out)
-
-    def _context(self) -> tuple[str, list[str]] | None:
-        for turn in reversed(self.turns):
-            if turn.answer.grounded:
-                return turn.question, key_terms(turn.question)
-        return None
-
-    def ask(self, question: str) -> Answer:
-        question = check_question(question)
-        context = self._context()
-        answer = self.index.answer(question, self.k, self.mode)
-        if context is not None:
-            previous, terms = context
-            new_terms = [t for t in terms if t not in key_terms(question)]
-            if new_terms and (_ANAPHORA.search(question) or not answer.grounded):
-                expanded_query = f"{question} {previous}"
-                expanded = self.index.answer(
-                    question, self.k, self.mode, search_query=expanded_query,
-                    assumption=f"read as a follow-up to \u201c{previous}\u201d",
-                )
-                # Only an answer the context made possible is worth the assumption; when both
-                # refuse, the plain refusal stands (it would be wrong to claim a reading).
-                if expanded.grounded:
-                    answer = expanded
-        self.turns.append(Turn(question, answer))
-        return answer

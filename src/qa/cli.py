@@ -4,6 +4,7 @@ one-line message and exit code 1; usage errors exit 2. Heavy imports happen insi
 
 from __future__ import annotations
 
+import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -34,6 +35,8 @@ k_option = click.option("-k", "k", type=click.IntRange(1, 1000), default=None,
 json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON.")
 encoder_option = click.option("--encoder", type=click.Choice(QUERY_ENCODERS), default=None,
                               help="Query encoder: auto (ONNX when verified), onnx or torch.")
+cluster_option = click.option("--cluster", default=None, metavar="ADDRESS", envvar="QA_CLUSTER",
+                              help="Sharded index on a Ray cluster: local, auto, host:port or ray://host:10001 (default: QA_CLUSTER). Needs qa[cluster].")
 
 
 def _fail(exc: QAError) -> click.ClickException:
@@ -86,40 +89,27 @@ class _RichProgress:
 
 
 def _print_report(report: IndexReport) -> None:
-    echo = lambda line="": click.echo(printable_line(line), err=True)  # noqa: E731
-    for notice in report.notices:
-        echo(f"note: {notice}")
-    for path, warning in report.warnings:
-        echo(f"warning: {path}: {warning}")
-    if report.up_to_date:
-        echo(f"Index is up to date: {len(report.files_reused)} files, {report.chunks} chunks, "
-             f"nothing embedded ({report.seconds:.1f} s). [{report.index_dir}/{report.generation}]")
-    else:
-        echo(f"Indexed {len(report.files_indexed)} file(s), reused {len(report.files_reused)}, "
-             f"removed {len(report.files_removed)}, skipped {len(report.skipped)}.")
-        embedded_with = f" with {report.encoder}" if report.chunks_embedded else ""
-        echo(f"{report.chunks} chunks: {report.chunks_embedded} embedded{embedded_with}, {report.chunks_reused} reused "
-             f"in {report.seconds:.1f} s. [{report.index_dir}/{report.generation}]")
-    for path, reason in report.skipped:
-        echo(f"skipped: {path}: {reason}")
+    for line in report.lines():
+        click.echo(printable_line(line), err=True)
 
 
-def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto") -> IndexReport:
+def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto", **sharding: Any) -> IndexReport:
     with _RichProgress() as progress:
         report = qa.build_index(settings.corpus, settings.index_dir, rebuild=rebuild,
-                                progress=progress, encoder=encoder)
+                                progress=progress, encoder=encoder, **sharding)
     _print_report(report)
     return report
 
 
-def _open(settings: Settings) -> Index:
-    """Open the index; on first use (no index yet) build it from the corpus, saying so."""
+def _open(settings: Settings, cluster: str | None = None) -> Index:
+    """Open the index (``cluster``: the sharded one); on first use build it, saying so."""
     def announce(reason: str) -> None:
         click.echo(printable(reason[:1].upper() + reason[1:] + "."), err=True)
 
     with _RichProgress() as progress:
-        index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
-                                 update=False, progress=progress, announce=announce)
+        opener = functools.partial(qa.open_or_build_cluster, cluster=cluster) if cluster else qa.open_or_build
+        index = opener(settings.corpus, settings.index_dir, encoder=settings.encoder, update=False,
+                       progress=progress, announce=announce)
     if index.built is not None:
         _print_report(index.built)
     return index
@@ -148,10 +138,17 @@ def cli() -> None:
 @click.option("--encoder", type=click.Choice(INDEX_ENCODERS), default="auto", show_default=True,
               help="Encoder for embedding chunks: auto (OpenVINO if installed, else torch), openvino or "
                    "onnx (the verified ONNX export; faster), torch (sentence-transformers).")
-def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: str) -> None:
+@cluster_option
+@click.option("--shards", type=click.IntRange(1, 4096), default=None,
+              help="With --cluster: number of shards (default: as committed, or 2).")
+def index(corpus: Path | None, index_dir: Path | None, rebuild: bool, encoder: str,
+          cluster: str | None, shards: int | None) -> None:
     """Index CORPUS (default: corpus/) into the index directory, re-embedding only changes."""
     try:
-        _build(resolve_settings(corpus=corpus, index_dir=index_dir), rebuild=rebuild, encoder=encoder)
+        if shards is not None and not cluster:
+            raise click.UsageError("--shards needs --cluster")
+        _build(resolve_settings(corpus=corpus, index_dir=index_dir), rebuild=rebuild, encoder=encoder,
+               cluster=cluster, shards=shards)
     except QAError as exc:
         raise _fail(exc) from exc
 
@@ -170,18 +167,20 @@ def _hit_lines(hit: Hit) -> list[str]:
 @mode_option
 @json_option
 @encoder_option
+@cluster_option
 def search(query: str, index_dir: Path | None, k: int | None, mode: str | None, as_json: bool,
-           encoder: str | None) -> None:
+           encoder: str | None, cluster: str | None) -> None:
     """Print the passages most relevant to QUERY with path:lines, title and score."""
     try:
         settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
-        opened = _open(settings)
+        opened = _open(settings, cluster=cluster)
         hits = opened.search(query, k=settings.k, mode=settings.mode)
     except QAError as exc:
         raise _fail(exc) from exc
     _notices(opened)
     if as_json:
-        click.echo(safe_json({"query": query, "mode": settings.mode, "hits": [h.to_dict() for h in hits]}))
+        click.echo(safe_json({"query": query, "mode": settings.mode, "hits": [h.to_dict() for h in hits],
+                              **getattr(opened, "partial", dict)()}))
         return
     if not hits:
         click.echo("No passages found.")
@@ -222,8 +221,9 @@ def _print_answer(answer: Answer) -> None:
 @json_option
 @encoder_option
 @click.option("--explain", is_flag=True, help="Show why: passage scores, candidate sentences, the decision.")
+@cluster_option
 def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str | None,
-        as_json: bool, encoder: str | None, explain: bool) -> None:
+        as_json: bool, encoder: str | None, explain: bool, cluster: str | None) -> None:
     """Answer QUESTION with cited sentences, or say the documents don't.
 
     Without QUESTION, reads one question per line from standard input. The JSON is the same,
@@ -236,13 +236,13 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
             raise click.UsageError("give a QUESTION (not empty) or pipe questions on standard input")
         for q in questions:  # before the index is opened: a bad question is the error to report
             qa.check_question(q)
-        opened = _open(settings)
+        opened = _open(settings, cluster=cluster)
         conversation = qa.Conversation(opened, k=settings.k, mode=settings.mode)
         for i, q in enumerate(questions):
             answer = conversation.ask(q)
             _notices(opened)
             if as_json:
-                click.echo(safe_json(answer.to_dict(explain=explain)))
+                click.echo(safe_json({**answer.to_dict(explain=explain), **getattr(opened, "partial", dict)()}))
             else:
                 if len(questions) > 1:
                     click.echo(("\n" if i else "") + printable(f"Q: {q}"))
@@ -399,10 +399,8 @@ def eval_beir(dataset: Path, split: str, index_dir: Path | None, modes: tuple[st
     if as_json:
         click.echo(safe_json(report.to_dict()))
         return
-    click.echo(f"{dataset.name} ({split}): {report.queries} queries, {documents} documents, {report.chunks} chunks")
-    click.echo(f"{'mode':<10}{'nDCG@10':>10}{'R@10':>10}{'R@100':>10}{'MRR@10':>10}")
-    for mode, m in metrics.items():
-        click.echo(f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@10']:>10.4f}{m['recall@100']:>10.4f}{m['mrr@10']:>10.4f}")
+    for line in report.lines():
+        click.echo(line)
 
 
 def main() -> None:

@@ -234,6 +234,13 @@ class BeirReport:
     metrics: dict[str, dict[str, float]]  # mode -> metric -> value
     seconds: float
 
+    def lines(self) -> list[str]:
+        """The table ``qa eval`` prints."""
+        out = [f"{self.dataset} ({self.split}): {self.queries} queries, {self.documents} documents, {self.chunks} chunks",
+               f"{'mode':<10}{'nDCG@10':>10}{'R@10':>10}{'R@100':>10}{'MRR@10':>10}"]
+        return out + [f"{mode:<10}{m['ndcg@10']:>10.4f}{m['recall@10']:>10.4f}{m['recall@100']:>10.4f}{m['mrr@10']:>10.4f}"
+                      for mode, m in self.metrics.items()]
+
     def to_dict(self) -> dict[str, Any]:
         return {"dataset": self.dataset, "split": self.split, "queries": self.queries,
                 "documents": self.documents, "chunks": self.chunks, "metrics": self.metrics,

@@ -60,6 +60,21 @@ class IndexReport:
     notices: tuple[str, ...] = field(default=())
     encoder: str = ""  # what embedded the new chunks: torch, onnx or openvino
 
+    def lines(self) -> list[str]:
+        """The summary ``qa index`` prints (paths are untrusted: print with safety.printable_line)."""
+        out = [f"note: {n}" for n in self.notices] + [f"warning: {p}: {w}" for p, w in self.warnings]
+        where = f"[{self.index_dir}/{self.generation}]"
+        if self.up_to_date:
+            out.append(f"Index is up to date: {len(self.files_reused)} files, {self.chunks} chunks, "
+                       f"nothing embedded ({self.seconds:.1f} s). {where}")
+        else:
+            out.append(f"Indexed {len(self.files_indexed)} file(s), reused {len(self.files_reused)}, "
+                       f"removed {len(self.files_removed)}, skipped {len(self.skipped)}.")
+            embedded_with = f" with {self.encoder}" if self.chunks_embedded else ""
+            out.append(f"{self.chunks} chunks: {self.chunks_embedded} embedded{embedded_with}, "
+                       f"{self.chunks_reused} reused in {self.seconds:.1f} s. {where}")
+        return out + [f"skipped: {p}: {reason}" for p, reason in self.skipped]
+
 
 @dataclass
 class _Previous:

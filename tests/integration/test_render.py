@@ -18,9 +18,9 @@ from textual.app import App, ComposeResult
 from textual.geometry import Region
 from textual.widgets import ListView, Static
 
-from qa.api import Conversation
-from qa.api import Turn as ConversationTurn
 from qa.cli import _hit_lines, _print_answer
+from qa.conversation import Conversation
+from qa.conversation import Turn as ConversationTurn
 from qa.safety import markdown_literal, printable, printable_aligned, printable_line, safe_json
 from qa.tui.widgets import SourceItem, Turn, answer_text, clipboard_text, plain, source_label
 from qa.types import Answer, Citation, Hit

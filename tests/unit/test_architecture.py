@@ -15,7 +15,12 @@ SRC = ROOT / "src" / "qa"
 FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "loading", "chunking",
         "embedding", "lexical", "dense", "disk", "store", "encoder_policy", "indexing", "retrieval",
         "models.__init__", "models.reader", "conflicts", "answering", "explain", "audit",
-        "evaluation", "api", "__init__", "tui.widgets", "tui.screens", "tui.app", "cli"]
+        "evaluation",
+        # qa.cluster (the optional Ray path): api builds through cluster.build and recognises a
+        # sharded index by cluster.manifest; cluster.index subclasses api.Index.
+        "cluster.terms", "cluster.runtime", "cluster.manifest", "cluster._adapters", "cluster.serve",
+        "cluster.build", "api", "conversation", "cluster.index", "cluster.__init__", "__init__", "tui.widgets",
+        "tui.screens", "tui.app", "cli"]
 INTERFACES = ["tui.widgets", "tui.screens", "tui.app", "cli"]  # `qa chat` starts the TUI
 PUBLIC_MODULES = {"qa", "qa.types", "qa.errors", "qa.config", "qa.safety"}
 
