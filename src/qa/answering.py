@@ -257,8 +257,3 @@ def decide(question: str, hits: list[Hit], reader: Reader, assumption: str | Non
             reason_of.append(reasons[i])
     return Decision(answer, tuple(found), citation_of, tuple(reason_of), threshold, bar)
 
-
-def compose(question: str, hits: list[Hit], reader: Reader, assumption: str | None = None,
-            threshold: float | None = None) -> Answer:
-    """Build the answer for ``question`` from ``hits`` (see module docstring)."""
-    return decide(question, hits, reader, assumption, threshold).answer

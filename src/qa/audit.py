@@ -52,11 +52,15 @@ def _identity(manifest_path: Path, mtime_ns: int, size: int) -> IndexIdentity:
         raise QAError(f"index corrupt: {manifest_path} is unreadable ({exc}); {store.REBUILD_HINT}") from exc
 
 
+def manifest_identity(manifest_path: Path) -> IndexIdentity:
+    """Identity of the index a manifest file describes (a generation's, or a sharded index's)."""
+    stat = manifest_path.stat()
+    return _identity(manifest_path, stat.st_mtime_ns, stat.st_size)
+
+
 def index_identity(generation: Path) -> IndexIdentity:
     """Identity of the committed generation directory ``generation``."""
-    path = generation / store.MANIFEST
-    stat = path.stat()
-    return _identity(path, stat.st_mtime_ns, stat.st_size)
+    return manifest_identity(generation / store.MANIFEST)
 
 
 def fingerprint(answer: Answer, identity: IndexIdentity, answer_model_sha256: str) -> Fingerprint:

@@ -28,7 +28,6 @@ from qa.embedding import (
     export_onnx,
     model_spec,
 )
-from qa.errors import QAError
 from qa.types import ExportRecord, Manifest
 
 MODELS_DIR = "models"
@@ -73,13 +72,8 @@ def committed_export(index_dir: Path, manifest: Manifest | None, model_name: str
     if its file is still there and intact. Read even when rebuilding: re-embedding every chunk
     does not call for a new export."""
     if manifest is None:
-        try:
-            generation = store.current_generation(index_dir)
-            if generation is None:
-                return None
-            manifest = store.read_manifest(generation)
-            store.check_compatible(manifest, model_name)
-        except QAError:  # corrupt or another model: export afresh
+        manifest = store.committed_manifest(index_dir, model_name)  # None: export afresh
+        if manifest is None:
             return None
     record = manifest.onnx
     return record if record and export_intact(index_dir, record) else None

@@ -309,6 +309,20 @@ def check_compatible(manifest: Manifest, model_name: str) -> None:
         )
 
 
+def committed_manifest(index_dir: Path, model_name: str) -> Manifest | None:
+    """The committed generation's manifest, or None when there is none usable (no index,
+    a corrupt one, or one built with another model): callers then start afresh."""
+    try:
+        generation = current_generation(index_dir)
+        if generation is None:
+            return None
+        manifest = read_manifest(generation)
+        check_compatible(manifest, model_name)
+    except QAError:
+        return None
+    return manifest
+
+
 def _verify_files(generation: Path, manifest: Manifest) -> None:
     """Every data file has the size and sha256 the manifest records, checked before FAISS or
     numpy parse it: a truncated or flipped file must be an error, never a crash."""

@@ -14,10 +14,9 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from qa import dense, disk, encoder_policy, lexical, loading, store
-from qa._version import __version__
 from qa.chunking import ChunkerSettings, chunk_document
 from qa.embedding import Encoder, ModelTokenizer, TorchEncoder, model_spec
-from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError, QAError
+from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from qa.indexing import IndexReport
 from qa.retrieval import Retriever
 from qa.store import StoredIndex, text_hash
@@ -85,17 +84,7 @@ def current_generation_name(shard_dir: Path) -> str | None:
     return generation.name if generation else None
 
 
-def committed_manifest(shard_dir: Path, model_name: str) -> Manifest | None:
-    """The manifest of a shard's committed generation, or None when there is none usable."""
-    try:
-        generation = store.current_generation(shard_dir)
-        if generation is None:
-            return None
-        manifest = store.read_manifest(generation)
-        store.check_compatible(manifest, model_name)
-    except QAError:
-        return None
-    return manifest
+committed_manifest = store.committed_manifest
 
 
 def file_dicts(manifest: Manifest) -> dict[str, dict[str, Any]]:
@@ -192,17 +181,7 @@ def set_lexical(stored: StoredIndex, bm25: Any) -> None:
 
 def fingerprint(answer: Answer, manifest_path: Path, answer_model_sha256: str) -> Fingerprint:
     """``audit.fingerprint`` for a sharded index: its identity is the cluster manifest file
-    (which names every shard generation), read the way ``audit`` reads a generation's."""
+    (which names every shard generation)."""
     from qa import audit
 
-    stat = manifest_path.stat()
-    identity = audit._identity(manifest_path, stat.st_mtime_ns, stat.st_size)
-    cited = {c.path for c in answer.citations}
-    if answer.answer_span is not None:
-        cited.add(answer.answer_span.path)
-    return Fingerprint(
-        qa_version=__version__, corpus=identity.corpus, encoder=identity.encoder,
-        encoder_sha256=identity.encoder_sha256, answer_model_sha256=answer_model_sha256,
-        generation=identity.generation, manifest_sha256=identity.manifest_sha256,
-        files=tuple((p, identity.file_sha256.get(p, "")) for p in sorted(cited)),
-    )
+    return audit.fingerprint(answer, audit.manifest_identity(manifest_path), answer_model_sha256)

@@ -15,7 +15,6 @@ that training uses, so what the model saw when it learned is what it sees when i
 
 from __future__ import annotations
 
-import hashlib
 import json
 import math
 import re
@@ -26,6 +25,7 @@ from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from qa import disk
 from qa.errors import ModelNotInstalledError
 
 if TYPE_CHECKING:
@@ -146,14 +146,6 @@ def missing_specifics(question: str, passage: str) -> int:
     return count
 
 
-def file_sha256(path: Path) -> str:
-    digest = hashlib.sha256()
-    with path.open("rb") as handle:
-        for block in iter(lambda: handle.read(1 << 20), b""):
-            digest.update(block)
-    return digest.hexdigest()
-
-
 def read_safetensors_array(path: Path, name: str) -> np.ndarray:
     """One float32 tensor of a safetensors file, memory-mapped (the format is a JSON header
     followed by raw little-endian data, so no extra package is needed)."""
@@ -218,7 +210,7 @@ class Reader:
 
         self.card = load_card(directory)
         onnx_path = directory / self.card.onnx_file
-        if not onnx_path.is_file() or file_sha256(onnx_path) != self.card.onnx_sha256:
+        if not onnx_path.is_file() or disk.checksum(onnx_path).sha256 != self.card.onnx_sha256:
             raise ModelNotInstalledError(_reinstall(f"the answer model {onnx_path} is missing or corrupt (sha256 mismatch)"))
         base = model_dir or model_spec().directory()
         weights = base / "model.safetensors"
@@ -282,7 +274,7 @@ class Reader:
 
 @lru_cache(maxsize=4)
 def _cached_sha256(path: Path) -> str:
-    return file_sha256(path)
+    return disk.checksum(path).sha256
 
 
 @lru_cache(maxsize=1)
