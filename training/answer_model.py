@@ -149,7 +149,10 @@ def _perturb(kind: str, ex: Example, by_article: dict[str, list[str]], rng: rand
     raise ValueError(kind)
 
 
-def build_data(shared: Path, seed: int, n_positive: int) -> tuple[list[Example], list[dict]]:
+def build_data(shared: Path, seed: int, n_positive: int, real_repeat: int = 1) -> tuple[list[Example], list[dict]]:
+    """Training examples and the held-out validation articles. ``real_repeat`` repeats the SQuAD 2.0
+    questions (real unanswerables and their answerable neighbours): they are only ~8% of the data
+    but are the kind validation measures (each repeat reads a different random window)."""
     rng = random.Random(seed)
     squad11 = read_squad(shared / "train" / "squad11-train.json.gz")
     first10 = read_squad(shared / "train" / "squad20-train-first10.json.gz")
@@ -158,8 +161,8 @@ def build_data(shared: Path, seed: int, n_positive: int) -> tuple[list[Example],
     seen: set[tuple[str, str]] = set()
     pos = squad_examples(squad11, "squad11", seen)
     more = squad_examples(first10 + dev_train, "squad20", seen)
-    real_neg = [e for e in more if e.answer_start < 0]
-    pos20 = [e for e in more if e.answer_start >= 0]
+    real_neg = [e for e in more if e.answer_start < 0] * real_repeat
+    pos20 = [e for e in more if e.answer_start >= 0] * real_repeat
     rng.shuffle(pos)
     positives = pos20 + pos[:max(0, n_positive - len(pos20))]
     by_article: dict[str, list[str]] = {}
@@ -290,7 +293,7 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     n_positive = args.steps * args.batch_size // 2 + 2000  # a little spare: some do not featurise
-    examples, validation = build_data(Path(args.shared), args.seed, n_positive)
+    examples, validation = build_data(Path(args.shared), args.seed, n_positive, args.real_repeat)
     kinds: dict[str, int] = {}
     for ex in examples:
         kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
@@ -350,15 +353,16 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-length", type=int, default=256)
+    parser.add_argument("--real-repeat", type=int, default=1, help="repeat SQuAD 2.0 questions (real unanswerables) N times")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
-    parser.add_argument("--work", default=None, help="checkpoint folder (default: training/.work/answer-STEPS-SEED)")
+    parser.add_argument("--work", default=None, help="checkpoint folder (default: training/.work/answer-STEPS-SEED-rREPEAT)")
     args = parser.parse_args()
     global WORK
-    WORK = Path(args.work) if args.work else ROOT / "training" / ".work" / f"answer-{args.steps}-{args.seed}"
+    WORK = Path(args.work) if args.work else ROOT / "training" / ".work" / f"answer-{args.steps}-{args.seed}-r{args.real_repeat}"
     args.work = str(WORK)
     if args.phase == "data":
-        examples, validation = build_data(Path(args.shared), args.seed, args.steps * args.batch_size // 2)
+        examples, validation = build_data(Path(args.shared), args.seed, args.steps * args.batch_size // 2, args.real_repeat)
         kinds: dict[str, int] = {}
         for ex in examples:
             kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
