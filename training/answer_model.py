@@ -38,7 +38,7 @@ class Example:
     context: str
     answer_start: int  # -1: the context does not answer the question
     answer_text: str
-    kind: str  # squad11 | squad20 | real-unanswerable | other-paragraph | swap | negation | antonym
+    kind: str  # squad11 | squad20 | real-unanswerable | answer-removed | other-paragraph | swap | negation | antonym
     article: str
 
 
@@ -89,6 +89,7 @@ def _content(text: str) -> set[str]:
 def negatives(positives: list[Example], by_article: dict[str, list[str]], rng: random.Random,
               counts: dict[str, int]) -> list[Example]:
     """Unanswerable examples made from answerable ones (SQuAD 2.0's recipe, automated):
+    * answer-removed: its own paragraph with the answer's sentence taken out;
     * other-paragraph: the question against the most word-sharing other paragraph of its article
       that does not contain the answer (the retrieval-miss case users meet most);
     * swap: an entity or number of the question that its paragraph mentions, replaced by another
@@ -121,6 +122,20 @@ def _perturb(kind: str, ex: Example, by_article: dict[str, list[str]], rng: rand
             return None
         best = max(others, key=lambda p: (len(words & _content(p)), rng.random()))
         return Example(ex.question, best, -1, "", kind, ex.article)
+    if kind == "answer-removed":
+        # The paragraph without the sentence that holds the answer: on topic, sharing the
+        # question's words, and not answering it (the confident-irrelevant-quote case).
+        from qa.chunking import text_units
+
+        units = text_units(ex.context)
+        hit = [(s, e) for s, e in units if s <= ex.answer_start < e]
+        if len(units) < 3 or not hit:
+            return None
+        s, e = hit[0]
+        rest = (ex.context[:s] + ex.context[e:]).strip()
+        if ex.answer_text.lower() in rest.lower() or len(rest) < 200:
+            return None
+        return Example(ex.question, rest, -1, "", kind, ex.article)
     if kind == "swap":
         spans = [m.group(0) for m in (*_CAPITALISED.finditer(ex.question), *_NUMBERISH.finditer(ex.question))
                  if m.start() > 0 and m.group(0).lower() in ctx_lower and len(m.group(0)) > 2]
@@ -169,8 +184,9 @@ def build_data(shared: Path, seed: int, n_positive: int, real_repeat: int = 1) -
     for article in squad11 + first10 + dev_train:
         by_article.setdefault(article["title"], []).extend(p["context"] for p in article["paragraphs"])
     synthetic = max(0, n_positive - len(real_neg))
-    counts = {"other-paragraph": int(synthetic * 0.40), "swap": int(synthetic * 0.35),
-              "negation": int(synthetic * 0.12), "antonym": synthetic - int(synthetic * 0.40) - int(synthetic * 0.35) - int(synthetic * 0.12)}
+    shares = {"answer-removed": 0.30, "other-paragraph": 0.20, "swap": 0.30, "negation": 0.10}
+    counts = {k: int(synthetic * v) for k, v in shares.items()}
+    counts["antonym"] = synthetic - sum(counts.values())
     made = negatives(pos + pos20, by_article, rng, counts)
     examples = positives + real_neg + made
     rng.shuffle(examples)
@@ -302,6 +318,7 @@ def train(args) -> None:
     rng = random.Random(args.seed)
     features = [f for f in (featurise(tok, ex, rng, args.max_length) for ex in examples) if f is not None]
     plan = batches(features, args.batch_size, rng)[:args.steps]
+    stop = min(len(plan), args.stop_at or len(plan))
     WORK.mkdir(parents=True, exist_ok=True)
     (WORK / "data.json").write_text(json.dumps({"kinds": kinds, "features": len(features),
                                                 "validation": sorted(a["title"] for a in validation)}))
@@ -319,7 +336,7 @@ def train(args) -> None:
     bce = torch.nn.BCEWithLogitsLoss()
     ce = torch.nn.CrossEntropyLoss()
     t0, seen, recent = time.time(), 0, []
-    for step in range(done, len(plan)):
+    for step in range(done, stop):
         ids, types, mask, start, end = tensors(plan[step])
         with torch.autocast("cpu", dtype=torch.bfloat16, enabled=not args.fp32):
             s_logits, e_logits, a_logits = model(embed(ids), mask, types)
@@ -331,16 +348,16 @@ def train(args) -> None:
         schedule.step()
         optimizer.zero_grad()
         seen += len(start)
-        recent.append(float(loss))
+        recent.append(loss.item())
         if (step + 1) % 20 == 0:
             rate = seen / (time.time() - t0)
             left = (len(plan) - step - 1) * args.batch_size / rate / 60
             print(f"step {step + 1}/{len(plan)} loss {sum(recent) / len(recent):.3f} "
                   f"{rate:.1f} ex/s, ~{left:.0f} min left", flush=True)
             recent = []
-        if (step + 1) % args.checkpoint_every == 0 or step + 1 == len(plan):
+        if (step + 1) % args.checkpoint_every == 0 or step + 1 == stop:
             save_checkpoint(model, optimizer, step + 1)
-    (WORK / "trained.json").write_text(json.dumps({"steps": len(plan), "args": vars(args)}))
+    (WORK / "trained.json").write_text(json.dumps({"steps": stop, "planned": len(plan), "args": vars(args)}))
     print("training done", flush=True)
 
 
@@ -354,6 +371,8 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--real-repeat", type=int, default=1, help="repeat SQuAD 2.0 questions (real unanswerables) N times")
+    parser.add_argument("--stop-at", type=int, default=0,
+                        help="stop after this step (the schedule still spans --steps): a run cut to fit a session, reproducibly")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     parser.add_argument("--work", default=None, help="checkpoint folder (default: training/.work/answer-STEPS-SEED-rREPEAT)")
