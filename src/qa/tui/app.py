@@ -16,10 +16,9 @@ from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.screen import Screen
 from textual.theme import Theme
 from textual.widgets import Footer, Label, ListView, ProgressBar, Static
 
@@ -36,7 +35,6 @@ from qa import (
     Settings,
 )
 from qa.tui.conversations import ConversationCommands
-from qa.tui.dialogs import ExplainScreen
 from qa.tui.document import DocumentScreen
 from qa.tui.history import History
 from qa.tui.messages import (
@@ -56,8 +54,7 @@ from qa.tui.widgets import (
     QuestionInput,
     SourceItem,
     Turn,
-    clipboard_text,
-    plain,
+        plain,
     source_label,
     welcome_text,
 )
@@ -350,14 +347,6 @@ class QAApp(ConversationCommands, App[None]):
             self.push_screen(DocumentScreen(self.index, event.item.source, event.item.span))
 
     # -- actions --------------------------------------------------------------------------
-    def selected_answer(self) -> Answer | None:
-        chat = self.query_one("#chat", ListView)
-        item = chat.highlighted_child
-        if isinstance(item, Turn) and item.answer is not None:
-            return item.answer
-        answered = [t.answer for t in chat.query(Turn) if t.answer is not None]
-        return answered[-1] if answered else None
-
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
@@ -377,35 +366,5 @@ class QAApp(ConversationCommands, App[None]):
         self.clear_chat()
         self.notify("New chat.", markup=False)
 
-    def action_copy_answer(self) -> None:
-        answer = self.selected_answer()
-        if answer is None:
-            self.notify("No answer to copy yet.", severity="warning", markup=False)
-            return
-        self.copy_to_clipboard(clipboard_text(answer))
-        self.notify("Answer copied to the clipboard.", markup=False)
-
-    def action_explain(self) -> None:
-        answer = self.selected_answer()
-        if answer is None:
-            self.notify("No answer to explain yet.", severity="warning", markup=False)
-            return
-        self.push_screen(ExplainScreen(answer))
-
     def action_focus_pane(self, widget_id: str) -> None:
         self.query_one(f"#{widget_id}").focus()
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("New chat", "Start again (the conversation so far stays saved)", self.action_new_chat)
-        yield SystemCommand("Open a saved conversation", "Reopen a conversation, its answers and citations",
-                            self.action_open_conversation)
-        yield SystemCommand("Delete a saved conversation", "Remove a saved conversation (asks first)",
-                            self.action_delete_conversation)
-        yield SystemCommand("Export conversation", "Save the conversation and its citations as Markdown", self.action_export)
-        yield SystemCommand("Copy answer", "Copy the selected answer with its citations", self.action_copy_answer)
-        yield SystemCommand("Explain answer", "Why the selected answer: scores, ranks, choices (x)", self.action_explain)
-        yield SystemCommand("Reopen corpus", "Open the corpus again, indexing new or changed files (Ctrl+R)",
-                            self.action_reopen)
-        yield SystemCommand("Rebuild index", "Re-embed the whole corpus", self.action_rebuild)
-        yield SystemCommand("Help", "Show all key bindings", self.action_help)

@@ -1,29 +1,33 @@
-"""The chat's saved conversations and exports: saved after every answer (in a worker), listed,
-reopened and deleted from the command palette, exported where the user says. A mixin of
-``QAApp``, which owns the state named below."""
+"""The chat's commands on conversations and answers: saved after every answer (in a worker),
+listed, reopened and deleted from the command palette, exported where the user says; copy and
+explain the selected answer; the palette's commands. A mixin of ``QAApp``, which owns the state
+named below."""
 
 from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterable
 from functools import partial
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from textual import work
+from textual.app import SystemCommand
 from textual.command import DiscoveryHit, Hit, Hits, Provider
 from textual.content import Content
 from textual.markup import escape
+from textual.screen import Screen
 from textual.widgets import ListView
 
 from qa import Answer, Index, QAError, Settings
 from qa.safety import printable_line
-from qa.tui.dialogs import ConfirmScreen, ExportScreen
+from qa.tui.dialogs import ConfirmScreen, ExplainScreen, ExportScreen
 from qa.tui.history import History
 from qa.tui.history import Saved as SavedConversation
 from qa.tui.messages import Saved
 from qa.tui.userdata import is_regular_file, write_file
-from qa.tui.widgets import Turn
+from qa.tui.widgets import Turn, clipboard_text
 
 if TYPE_CHECKING:
     from textual.app import App
@@ -75,6 +79,14 @@ class ConversationCommands(_Base):
         def show_sources(self, answer: Answer) -> None: ...
 
         def _show_welcome(self, empty: bool | None = None) -> None: ...
+
+        def action_new_chat(self) -> None: ...
+
+        def action_help(self) -> None: ...
+
+        def action_reopen(self) -> None: ...
+
+        def action_rebuild(self) -> None: ...
 
     def conversation_turns(self) -> list[tuple[str, Answer]]:
         return [(t.question, t.answer) for t in self.conversation.turns] if self.conversation else []
@@ -167,6 +179,29 @@ class ConversationCommands(_Base):
                                        f"({saved.questions} question(s); the file {saved.path} is removed)"),
                          answered)
 
+    def selected_answer(self) -> Answer | None:
+        chat = self.query_one("#chat", ListView)
+        item = chat.highlighted_child
+        if isinstance(item, Turn) and item.answer is not None:
+            return item.answer
+        answered = [t.answer for t in chat.query(Turn) if t.answer is not None]
+        return answered[-1] if answered else None
+
+    def action_copy_answer(self) -> None:
+        answer = self.selected_answer()
+        if answer is None:
+            self.notify("No answer to copy yet.", severity="warning", markup=False)
+            return
+        self.copy_to_clipboard(clipboard_text(answer))
+        self.notify("Answer copied to the clipboard.", markup=False)
+
+    def action_explain(self) -> None:
+        answer = self.selected_answer()
+        if answer is None:
+            self.notify("No answer to explain yet.", severity="warning", markup=False)
+            return
+        self.push_screen(ExplainScreen(answer))
+
     # -- export ---------------------------------------------------------------------------
     def action_export(self) -> None:
         if self.conversation is None or not self.conversation.turns:
@@ -193,3 +228,18 @@ class ConversationCommands(_Base):
         self.exported.add(path)
         self.notify(f"Conversation exported to {path}", markup=False)
         return None
+
+    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
+        yield from super().get_system_commands(screen)
+        yield SystemCommand("New chat", "Start again (the conversation so far stays saved)", self.action_new_chat)
+        yield SystemCommand("Open a saved conversation", "Reopen a conversation, its answers and citations",
+                            self.action_open_conversation)
+        yield SystemCommand("Delete a saved conversation", "Remove a saved conversation (asks first)",
+                            self.action_delete_conversation)
+        yield SystemCommand("Export conversation", "Save the conversation and its citations as Markdown", self.action_export)
+        yield SystemCommand("Copy answer", "Copy the selected answer with its citations", self.action_copy_answer)
+        yield SystemCommand("Explain answer", "Why the selected answer: scores, ranks, choices (x)", self.action_explain)
+        yield SystemCommand("Reopen corpus", "Open the corpus again, indexing new or changed files (Ctrl+R)",
+                            self.action_reopen)
+        yield SystemCommand("Rebuild index", "Re-embed the whole corpus", self.action_rebuild)
+        yield SystemCommand("Help", "Show all key bindings", self.action_help)
