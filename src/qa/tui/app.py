@@ -99,6 +99,7 @@ class QAApp(ConversationCommands, App[None]):
         self._save_lock = threading.Lock()
         self._save_seq = 0
         self.exported: set[Path] = set()  # files this session exported (only these it may replace)
+        self.kept_turns: list[tuple[str, Answer]] = []  # the conversation, across a rebuild
         self.user_settings = UserSettings(self.data_dir).load()
 
     # -- layout ---------------------------------------------------------------------------
@@ -221,7 +222,7 @@ class QAApp(ConversationCommands, App[None]):
     def _index_ready(self, message: IndexReady) -> None:
         index = message.index
         self.failure = None
-        kept = list(self.conversation_turns())  # a rebuild keeps the conversation going
+        kept, self.kept_turns = self.kept_turns or self.conversation_turns(), []  # a rebuild keeps the chat going
         self.conversation = qa.Conversation(index, k=self.settings.k, mode=self.settings.mode)
         self.conversation.restore(kept)
         self._show_index(index)
@@ -252,7 +253,9 @@ class QAApp(ConversationCommands, App[None]):
         self.open_index()
 
     def action_rebuild(self) -> None:
-        self.index = None
+        # no questions meanwhile: the generation they would be answered from is being replaced
+        self.kept_turns = self.conversation_turns()
+        self.index, self.conversation = None, None
         self.open_index(rebuild=True)
 
     # -- asking ---------------------------------------------------------------------------
