@@ -60,6 +60,7 @@ if TYPE_CHECKING:
         read_questions,
     )
     from qa.indexing import IndexProgress, IndexReport
+    from qa.loading import SUFFIXES as DOCUMENT_SUFFIXES
     from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit, Manifest
 
 _LAZY = {
@@ -77,14 +78,15 @@ _LAZY = {
                       "evaluate_beir", "evaluate_questions", "materialize_beir_corpus",
                       "mean_metrics", "ranking_metrics", "read_beir", "read_questions"),
     "qa.indexing": ("IndexProgress", "IndexReport"),
+    "qa.loading": ("DOCUMENT_SUFFIXES",),  # the file types a corpus folder is read for
     "qa.types": ("Answer", "AnswerSpan", "Chunk", "Citation", "Document", "Hit", "Manifest"),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
-_RENAMED = {"QUERY_ENCODERS": "ENCODERS"}
+_RENAMED = {"QUERY_ENCODERS": "ENCODERS", "DOCUMENT_SUFFIXES": "SUFFIXES"}
 
 __all__ = [
     "Answer", "AnswerSpan", "BeirReport", "Chunk", "ClusterIndex", "Citation", "ConfigError", "Conversation", "CorpusError",
-    "Document", "Encoder", "Hit", "INDEX_ENCODERS", "Index", "IndexCorruptError",
+    "DOCUMENT_SUFFIXES", "Document", "Encoder", "Hit", "INDEX_ENCODERS", "Index", "IndexCorruptError",
     "IndexLockedError", "IndexMismatchError", "IndexMissingError", "IndexProgress", "IndexReport",
     "MODES", "Manifest", "ModelNotInstalledError", "QAError", "QUERY_ENCODERS", "QuestionError",
     "QuestionReport", "QuestionResult", "Settings", "UnsafePathError", "__version__", "answer_model", "ask", "read_answer", "verify_answer",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 from qa.answering import key_terms
@@ -36,6 +37,10 @@ class Conversation:
 
     def reset(self) -> None:
         self.turns.clear()
+
+    def restore(self, turns: Iterable[tuple[str, Answer]]) -> None:
+        """Continue a saved conversation: its turns become the context of the next question."""
+        self.turns = [Turn(question, answer) for question, answer in turns]
 
     def to_markdown(self) -> str:
         """The conversation with every answer's citations, as Markdown."""

@@ -13,7 +13,8 @@ from textual.widgets import Static, TextArea
 from qa.config import Settings
 from qa.safety import markdown_literal
 from qa.tui.app import QAApp
-from qa.tui.screens import DocumentScreen, HelpScreen
+from qa.tui.document import DocumentScreen
+from qa.tui.screens import HelpScreen
 from qa.tui.widgets import (
     QuestionInput,
     SourceItem,
@@ -28,8 +29,12 @@ from ..conftest import CORPUS, ROOT
 SIZE = (120, 36)
 
 
-def make_app(index_dir, tmp_path, corpus=CORPUS) -> QAApp:
-    return QAApp(Settings(corpus=corpus, index_dir=index_dir), export_dir=tmp_path, cursor_blink=False)
+def make_app(index_dir, tmp_path, corpus=CORPUS, data_dir="default") -> QAApp:
+    """The app as `qa chat` builds it; its own files (saved conversations, settings) in a
+    temporary user data folder, never the real one."""
+    data = tmp_path / "user-data" if data_dir == "default" else data_dir
+    return QAApp(Settings(corpus=corpus, index_dir=index_dir), export_dir=tmp_path, data_dir=data,
+                 cursor_blink=False)
 
 
 async def settle(pilot) -> None:
@@ -109,6 +114,9 @@ async def test_export_history_new_chat_and_help(index_copy, tmp_path):
         await settle(pilot)
         turn = await ask(pilot, "When was the Pyongyang Declaration signed?")
         await pilot.press("ctrl+s")
+        await pilot.pause()
+        await pilot.press("enter")  # the default path, as the export dialog fills it in
+        await pilot.pause()
         (export,) = tmp_path.glob("qa-conversation-*.md")
         markdown = export.read_text()
         assert "## 1. When was the Pyongyang Declaration signed?" in markdown

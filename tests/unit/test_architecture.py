@@ -19,9 +19,11 @@ FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "loadi
         # qa.cluster (the optional Ray path): api builds through cluster.build and recognises a
         # sharded index by cluster.manifest; cluster.index subclasses api.Index.
         "cluster.terms", "cluster.runtime", "cluster.manifest", "cluster._adapters", "cluster.serve",
-        "cluster.build", "api", "conversation", "cluster.index", "cluster.__init__", "__init__", "tui.widgets",
-        "tui.screens", "tui.app", "cli"]
-INTERFACES = ["tui.widgets", "tui.screens", "tui.app", "cli"]  # `qa chat` starts the TUI
+        "cluster.build", "api", "conversation", "cluster.index", "cluster.__init__", "__init__", "tui.userdata",
+        "tui.history", "tui.widgets", "tui.messages", "tui.screens", "tui.document", "tui.dialogs",
+        "tui.conversations", "tui.app", "cli"]
+INTERFACES = ["tui.userdata", "tui.history", "tui.widgets", "tui.messages", "tui.screens", "tui.document",
+              "tui.dialogs", "tui.conversations", "tui.app", "cli"]  # `qa chat` starts the TUI
 PUBLIC_MODULES = {"qa", "qa.types", "qa.errors", "qa.config", "qa.safety"}
 
 

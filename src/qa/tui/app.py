@@ -1,21 +1,25 @@
 """The chat: conversation on the left, the selected answer's evidence on the right, the question
-box at the bottom. Opening, building and answering run in thread workers that only post
+box at the bottom. Opening, building, answering and saving run in thread workers that only post
 messages; the handlers below, on the app's own thread, are the only code that touches widgets.
+
+Answering is exclusive: one question at a time, in the order they were sent. A question sent
+while another is answered waits, shown as queued, so a follow-up is always read after the
+answer it follows (a race lost the "read as a follow-up" context).
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
+import threading
+from collections import deque
 from collections.abc import Iterable
 from pathlib import Path
 
 from textual import on, work
-from textual.app import App, ComposeResult, SystemCommand
+from textual.app import App, ComposeResult
 from textual.binding import Binding
 from textual.containers import Horizontal, Vertical
-from textual.message import Message
-from textual.screen import Screen
+from textual.theme import Theme
 from textual.widgets import Footer, Label, ListView, ProgressBar, Static
 
 import qa
@@ -30,71 +34,37 @@ from qa import (
     QAError,
     Settings,
 )
-from qa.tui.screens import DocumentScreen, HelpScreen
-from qa.tui.widgets import QuestionInput, SourceItem, Turn, clipboard_text, plain, source_label
+from qa.tui.conversations import ConversationCommands
+from qa.tui.document import DocumentScreen
+from qa.tui.history import History
+from qa.tui.messages import (
+    Answered,
+    IndexAdvance,
+    IndexFailed,
+    IndexReady,
+    IndexRefreshed,
+    IndexStage,
+    IndexStatus,
+    PostedProgress,
+)
+from qa.tui.screens import HelpScreen
+from qa.tui.userdata import UserSettings, user_data_dir
+from qa.tui.widgets import (
+    ChatList,
+    QuestionInput,
+    SourceItem,
+    Turn,
+        plain,
+    source_label,
+    welcome_text,
+)
 
 LOCK_RETRY_SECONDS = 2.0  # while another writer builds the first index
 
 
-class IndexStage(Message):
-    """The index build moved to a new stage (``label`` None: the build is over)."""
-
-    def __init__(self, label: str | None, total: int | None = None) -> None:
-        super().__init__()
-        self.label, self.total = label, total
-
-
-class IndexAdvance(Message):
-    def __init__(self, n: int) -> None:
-        super().__init__()
-        self.n = n
-
-
-class IndexStatus(Message):
-    """A line for the info bar, optionally also shown as a notification."""
-
-    def __init__(self, text: str, notify: str | None = None, severity: str = "information") -> None:
-        super().__init__()
-        self.text, self.notify, self.severity = text, notify, severity
-
-
-class IndexReady(Message):
-    def __init__(self, index: Index) -> None:
-        super().__init__()
-        self.index = index
-
-
-class IndexRefreshed(Message):
-    """Another writer committed a generation; a question is now answered from it."""
-
-    def __init__(self, index: Index) -> None:
-        super().__init__()
-        self.index = index
-
-
-class Answered(Message):
-    """A turn's answer, or (``answer`` None) the error ``error``."""
-
-    def __init__(self, turn: Turn, answer: Answer | None, error: str = "") -> None:
-        super().__init__()
-        self.turn, self.answer, self.error = turn, answer, error
-
-
-class _PostedProgress:
-    """Index progress as messages to the app (called from the worker thread)."""
-
-    def __init__(self, app: QAApp) -> None:
-        self.app = app
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        self.app.post_message(IndexStage(f"Building the index: {name}…", total))
-
-    def advance(self, n: int = 1) -> None:
-        self.app.post_message(IndexAdvance(n))
-
-
-class QAApp(App[None]):
-    """``qa chat``. Takes its settings (and so its index and corpus) through the constructor."""
+class QAApp(ConversationCommands, App[None]):
+    """``qa chat``. Takes its settings (and so its index and corpus), where to export and where
+    its own files live (``data_dir``, default ``$XDG_DATA_HOME/qa``) through the constructor."""
 
     CSS_PATH = "app.tcss"
     TITLE = "qa"
@@ -104,20 +74,33 @@ class QAApp(App[None]):
         Binding("ctrl+n", "new_chat", "New chat"),
         Binding("ctrl+y", "copy_answer", "Copy"),
         Binding("ctrl+s", "export", "Export"),
+        Binding("ctrl+r", "reopen", "Reopen corpus", show=False),
         Binding("f2", "focus_pane('chat')", "Chat", show=False),
         Binding("f3", "focus_pane('sources')", "Sources", show=False),
         Binding("f4", "focus_pane('question')", "Question", show=False),
     ]
 
-    def __init__(self, settings: Settings, *, export_dir: Path | None = None, cursor_blink: bool = True) -> None:
+    def __init__(self, settings: Settings, *, export_dir: Path | None = None, data_dir: Path | None = None,
+                 cursor_blink: bool = True) -> None:
         super().__init__()
         self.settings = settings
         self.export_dir = export_dir or Path.cwd()
+        self.data_dir = data_dir or user_data_dir()
         self.cursor_blink = cursor_blink
         self.index: Index | None = None
         self.conversation: qa.Conversation | None = None
         # Why the index could not be opened or built, if it could not: `qa chat` then exits 1.
         self.failure: str | None = None
+        self.waiting: deque[Turn] = deque()  # questions sent, not yet being answered
+        self.answering: Turn | None = None  # the one question being answered
+        self.history = History(self.data_dir)
+        self.history_path: Path | None = None  # where this conversation is saved
+        self.history_owned = False  # whether that file is ours to replace
+        self._save_lock = threading.Lock()
+        self._save_seq = 0
+        self.exported: set[Path] = set()  # files this session exported (only these it may replace)
+        self.kept_turns: list[tuple[str, Answer]] = []  # the conversation, across a rebuild
+        self.user_settings = UserSettings(self.data_dir).load()
 
     # -- layout ---------------------------------------------------------------------------
     def compose(self) -> ComposeResult:
@@ -125,7 +108,8 @@ class QAApp(App[None]):
         with Horizontal(id="main"):
             with Vertical(id="chat-pane"):
                 yield Label("Conversation", classes="pane-title")
-                yield ListView(id="chat")
+                yield Static(welcome_text(self._corpus_shown(), None, None), id="welcome")
+                yield ChatList(id="chat")
             with Vertical(id="sources-pane"):
                 yield Label("Sources", classes="pane-title", id="sources-title")
                 yield ListView(id="sources")
@@ -138,8 +122,33 @@ class QAApp(App[None]):
         yield Footer()
 
     def on_mount(self) -> None:
+        saved = self.user_settings.get_str("theme")
+        if saved in self.available_themes:
+            self.theme = saved
+        self.theme_changed_signal.subscribe(self, self._theme_changed)
+        if self.user_settings.problem:
+            self.notify(self.user_settings.problem, severity="warning", markup=False)
         self.query_one(QuestionInput).focus()
         self.open_index()
+
+    def _theme_changed(self, theme: Theme) -> None:
+        """Remember the theme chosen (the palette's "Theme" command) for the next run."""
+        if theme.name == self.user_settings.get_str("theme"):
+            return
+        try:
+            self.user_settings.set("theme", theme.name)
+        except QAError as exc:
+            self.notify(f"The theme will not be remembered: {exc}", severity="warning", markup=False)
+
+    def _corpus_shown(self) -> Path:
+        corpus = self.index.corpus if self.index is not None else self.settings.corpus
+        return corpus.absolute()
+
+    def _show_welcome(self, empty: bool | None = None) -> None:
+        """The welcome, or what to do when there is nothing to answer from, in an empty chat."""
+        welcome = self.query_one("#welcome", Static)
+        welcome.update(welcome_text(self._corpus_shown(), self.index, self.failure))
+        welcome.display = not self.query_one("#chat", ListView).children if empty is None else empty
 
     # -- index ----------------------------------------------------------------------------
     @work(thread=True, exclusive=True, group="index")
@@ -153,7 +162,7 @@ class QAApp(App[None]):
         try:
             try:
                 index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
-                                         rebuild=rebuild, progress=_PostedProgress(self), announce=announce)
+                                         rebuild=rebuild, progress=PostedProgress(self), announce=announce)
             except IndexLockedError:
                 # Another `qa index` is writing: answer from what is committed meanwhile
                 # (each question picks up its new generation), or wait for it and retry.
@@ -166,9 +175,9 @@ class QAApp(App[None]):
                     return
             index.search("warm up", k=1)  # loads the encoder and BM25 now, not on the first question
         except QAError as exc:
-            self.failure = str(exc)
             self.post_message(IndexStage(None))
             self.post_message(IndexStatus(f"qa · {exc}", notify=str(exc), severity="error"))
+            self.post_message(IndexFailed(str(exc)))
             return
         if index.built is not None:
             report = index.built
@@ -204,14 +213,23 @@ class QAApp(App[None]):
             self.notify(message.notify, severity="error" if error else "information",
                         timeout=15 if error else 5, markup=False)
 
+    @on(IndexFailed)
+    def _index_failed(self, message: IndexFailed) -> None:
+        self.failure = message.reason
+        self._show_welcome()
+
     @on(IndexReady)
     def _index_ready(self, message: IndexReady) -> None:
         index = message.index
         self.failure = None
+        kept, self.kept_turns = self.kept_turns or self.conversation_turns(), []  # a rebuild keeps the chat going
         self.conversation = qa.Conversation(index, k=self.settings.k, mode=self.settings.mode)
+        self.conversation.restore(kept)
         self._show_index(index)
+        self._show_welcome()
         for notice in index.notices:
             self.notify(notice, severity="warning", markup=False)
+        self._next_answer()
 
     @on(IndexRefreshed)
     def _index_refreshed(self, message: IndexRefreshed) -> None:
@@ -228,17 +246,43 @@ class QAApp(App[None]):
         self._set_info(f"qa · {corpus} · {len(index.manifest.files)} files · "
                        f"{len(index)} chunks · {model} ({index.encoder_kind}) · {self.settings.mode}")
 
+    def action_reopen(self) -> None:
+        """Open the corpus again: after documents were added to an empty or new folder."""
+        self.failure = None
+        self._set_info("qa · opening the index…")
+        self.open_index()
+
+    def action_rebuild(self) -> None:
+        # no questions meanwhile: the generation they would be answered from is being replaced
+        self.kept_turns = self.conversation_turns()
+        self.index, self.conversation = None, None
+        self.open_index(rebuild=True)
+
     # -- asking ---------------------------------------------------------------------------
     @on(QuestionInput.Submitted)
     def ask(self, event: QuestionInput.Submitted) -> None:
         if self.conversation is None:
-            self.notify("The index is not ready yet: wait for it to finish loading.", severity="warning", markup=False)
+            if self.failure:
+                self.notify(f"Nothing to answer from: {self.failure}", severity="error", markup=False)
+            else:
+                self.notify("The index is not ready yet: wait for it to finish loading.",
+                            severity="warning", markup=False)
             return
+        turn = Turn(event.question, queued=self.answering is not None)
         chat = self.query_one("#chat", ListView)
-        turn = Turn(event.question)
         chat.append(turn)
+        self.query_one("#welcome").display = False
         chat.index = len(chat.children) - 1
-        chat.scroll_end(animate=False)
+        self.call_after_refresh(self._scroll_to, turn)
+        self.waiting.append(turn)
+        self._next_answer()
+
+    def _next_answer(self) -> None:
+        """Start answering the next waiting question, unless one is being answered."""
+        if self.answering is not None or not self.waiting or self.conversation is None:
+            return
+        turn = self.answering = self.waiting.popleft()
+        turn.start()
         self.answer(turn, self.conversation)
 
     @work(thread=True, group="answer")
@@ -249,21 +293,32 @@ class QAApp(App[None]):
             if fresh is not conversation.index:
                 conversation.index = fresh
                 self.post_message(IndexRefreshed(fresh))
-            self.post_message(Answered(turn, conversation.ask(turn.question)))
+            self.post_message(Answered(turn, conversation, conversation.ask(turn.question)))
         except QAError as exc:
-            self.post_message(Answered(turn, None, str(exc)))
+            self.post_message(Answered(turn, conversation, None, str(exc)))
 
     @on(Answered)
-    def _answered(self, message: Answered) -> None:
+    async def _answered(self, message: Answered) -> None:
         turn, answer = message.turn, message.answer
-        if answer is None:
-            turn.show_error(message.error)
-            return
-        turn.show_answer(answer)
+        if message.turn is self.answering:
+            self.answering = None
+        if message.conversation is self.conversation:  # not a chat since left (Ctrl+N, reopen)
+            if answer is None:
+                await turn.show_error(message.error)
+            else:
+                await turn.show_answer(answer)
+                if self.query_one("#chat", ListView).highlighted_child is turn:
+                    self.show_sources(answer)
+                self.save_conversation()
+            self.call_after_refresh(self._scroll_to, turn)
+        self._next_answer()
+
+    def _scroll_to(self, turn: Turn) -> None:
+        """Bring the newest answer into view: the end of the chat, or, for an answer taller
+        than the pane, its question at the top."""
         chat = self.query_one("#chat", ListView)
-        if chat.highlighted_child is turn:
-            self.show_sources(answer)
-        chat.scroll_end(animate=False)
+        if turn.parent is chat and chat.children and turn is chat.children[-1]:
+            chat.scroll_to_widget(turn, top=True, animate=False)
 
     @on(ListView.Highlighted, "#chat")
     def _turn_highlighted(self, event: ListView.Highlighted) -> None:
@@ -295,57 +350,24 @@ class QAApp(App[None]):
             self.push_screen(DocumentScreen(self.index, event.item.source, event.item.span))
 
     # -- actions --------------------------------------------------------------------------
-    def _selected_answer(self) -> Answer | None:
-        chat = self.query_one("#chat", ListView)
-        item = chat.highlighted_child
-        if isinstance(item, Turn) and item.answer is not None:
-            return item.answer
-        answered = [t.answer for t in chat.query(Turn) if t.answer is not None]
-        return answered[-1] if answered else None
-
     def action_help(self) -> None:
         self.push_screen(HelpScreen())
 
-    def action_new_chat(self) -> None:
-        if self.conversation is not None:
-            self.conversation.reset()
+    def clear_chat(self) -> None:
+        """An empty chat: waiting questions dropped, an answer being computed left to finish
+        unseen (its conversation is no longer this one), the next answers saved anew."""
+        self.waiting.clear()
+        if self.index is not None:
+            self.conversation = qa.Conversation(self.index, k=self.settings.k, mode=self.settings.mode)
+        self.history_path, self.history_owned = None, False
         self.query_one("#chat", ListView).clear()
         self.query_one("#sources", ListView).clear()
+        self._show_welcome(empty=True)  # the clearing is not done yet: children are still there
         self.query_one(QuestionInput).focus()
+
+    def action_new_chat(self) -> None:
+        self.clear_chat()
         self.notify("New chat.", markup=False)
-
-    def action_copy_answer(self) -> None:
-        answer = self._selected_answer()
-        if answer is None:
-            self.notify("No answer to copy yet.", severity="warning", markup=False)
-            return
-        self.copy_to_clipboard(clipboard_text(answer))
-        self.notify("Answer copied to the clipboard.", markup=False)
-
-    def action_export(self) -> None:
-        if self.conversation is None or not self.conversation.turns:
-            self.notify("Nothing to export yet.", severity="warning", markup=False)
-            return
-        path = self.export_dir / time.strftime("qa-conversation-%Y%m%d-%H%M%S.md")
-        try:
-            path.write_text(self.conversation.to_markdown(), encoding="utf-8")
-        except OSError as exc:
-            self.notify(f"Could not write {path}: {exc.strerror}", severity="error", markup=False)
-            return
-        self.notify(f"Conversation exported to {path}", markup=False)
 
     def action_focus_pane(self, widget_id: str) -> None:
         self.query_one(f"#{widget_id}").focus()
-
-    def action_rebuild(self) -> None:
-        self.index = None
-        self.conversation = None
-        self.open_index(rebuild=True)
-
-    def get_system_commands(self, screen: Screen) -> Iterable[SystemCommand]:
-        yield from super().get_system_commands(screen)
-        yield SystemCommand("New chat", "Forget the conversation and start again", self.action_new_chat)
-        yield SystemCommand("Export conversation", "Save the conversation and its citations as Markdown", self.action_export)
-        yield SystemCommand("Copy answer", "Copy the selected answer with its citations", self.action_copy_answer)
-        yield SystemCommand("Rebuild index", "Re-embed the whole corpus", self.action_rebuild)
-        yield SystemCommand("Help", "Show all key bindings", self.action_help)

@@ -1,24 +1,13 @@
-"""The screens pushed over the chat: a cited document, and the help."""
+"""The help screen and the key table it shows (the README's key table says the same)."""
 
 from __future__ import annotations
 
-import os
-import shlex
-import subprocess
-
-from rich.style import Style
 from rich.text import Text
-from textual.app import ComposeResult, SuspendNotSupported
+from textual.app import ComposeResult
 from textual.binding import Binding
 from textual.containers import VerticalScroll
-from textual.screen import ModalScreen, Screen
-from textual.widgets import Footer, Static, TextArea
-from textual.widgets.text_area import Selection, TextAreaTheme
-
-from qa import Index, QAError
-from qa.safety import printable_aligned
-from qa.tui.widgets import plain
-from qa.types import AnswerSpan, Citation, Hit
+from textual.screen import ModalScreen
+from textual.widgets import Static
 
 KEYS = [
     ("Enter", "send the question"),
@@ -27,117 +16,19 @@ KEYS = [
     ("F2 / F3 / F4", "focus chat / sources / question (Tab and Shift+Tab cycle too)"),
     ("Up / Down in chat", "select an answer: its sources show on the right"),
     ("Enter or click on a source", "open the document at the cited lines, sentence highlighted"),
+    ("x in chat", "explain the selected answer: scores, ranks, why it was chosen or refused"),
     ("e (in the document)", "open the file in $EDITOR at the cited line"),
-    ("Esc", "back from the document or help"),
-    ("Ctrl+N", "new chat (forget the conversation)"),
+    ("/ or Ctrl+F (in the document)", "find in the document; Enter, then n / N for next / previous"),
+    ("Esc", "back from the document, find, help or a dialog"),
+    ("Ctrl+N", "new chat (the conversation so far stays saved)"),
     ("Ctrl+Y", "copy the selected answer with its citations"),
-    ("Ctrl+S", "export the conversation to Markdown"),
-    ("Ctrl+P", "command palette"),
+    ("Ctrl+S", "export the conversation to Markdown (asks where)"),
+    ("Ctrl+R", "reopen the corpus: index new or changed files (after adding documents)"),
+    ("Ctrl+P", "command palette: saved conversations (open, delete), themes, rebuild"),
     ("F1", "this help"),
     ("Ctrl+Q", "quit"),
 ]
 
-
-
-class DocumentArea(TextArea):
-    """The read-only document, with the answer words marked inside the selected sentence.
-
-    TextArea draws its highlight map (normally filled from a syntax tree) with the theme's
-    syntax styles; ``mark`` adds one range under a style name of our own.
-    """
-
-    # a class default: TextArea builds its highlight map while it is still being constructed
-    marked: tuple[tuple[int, int], tuple[int, int]] | None = None
-
-    def on_mount(self) -> None:
-        base = self.theme
-        theme = TextAreaTheme.get_builtin_theme(base) or TextAreaTheme.get_builtin_theme("css")
-        styles = dict(theme.syntax_styles) if theme else {}
-        styles[ANSWER_STYLE] = Style(bold=True, reverse=True, underline=True)
-        self.register_theme(TextAreaTheme(name="qa-document", syntax_styles=styles))
-        self.theme = "qa-document"
-
-    def mark(self, start: tuple[int, int], end: tuple[int, int]) -> None:
-        self.marked = (start, end)
-        self._build_highlight_map()
-        self.refresh()
-
-    def _build_highlight_map(self) -> None:
-        super()._build_highlight_map()
-        if self.marked is None:
-            return
-        (row, col), (end_row, end_col) = self.marked
-        while row <= end_row:
-            line = self.document.get_line(row)
-            stop = end_col if row == end_row else len(line)
-            # the highlight map is in UTF-8 byte columns
-            self._highlights[row].append((len(line[:col].encode()), len(line[:stop].encode()), ANSWER_STYLE))
-            row, col = row + 1, 0
-
-
-ANSWER_STYLE = "qa.answer"
-
-
-class DocumentScreen(Screen[None]):
-    """A cited document, the cited sentence selected and scrolled into view."""
-
-    BINDINGS = [
-        Binding("escape", "app.pop_screen", "Back"),
-        Binding("e", "edit", "Open in $EDITOR"),
-    ]
-
-    def __init__(self, index: Index, source: Citation | Hit, span: AnswerSpan | None = None) -> None:
-        super().__init__()
-        self.index = index
-        self.source = source
-        self.span = span
-        self.note = ""
-
-    def compose(self) -> ComposeResult:
-        s = self.source
-        yield Static(plain(f"{s.location}  {s.title}"), id="doc-title")
-        yield Static("", id="doc-note")
-        yield DocumentArea("", read_only=True, show_line_numbers=True, soft_wrap=True, id="document")
-        yield Footer()
-
-    def on_mount(self) -> None:
-        area = self.query_one(DocumentArea)
-        try:
-            document, current = self.index.read_document(self.source.path)
-        except QAError as exc:
-            self.query_one("#doc-note", Static).update(plain(str(exc)))
-            return
-        if not current:
-            self.note = "This file changed since it was indexed: run `qa index`; the highlight may be off."
-            self.query_one("#doc-note", Static).update(plain(self.note))
-        # One display character per source character, so offsets map to (row, column).
-        lines = [printable_aligned(line.rstrip("\r")) for line in document.text.split("\n")]
-        area.load_text("\n".join(lines))
-
-        def location(char: int) -> tuple[int, int]:
-            row = document.line_of(char) - 1
-            return row, min(char - document.line_starts[row], len(lines[row]))
-
-        area.selection = Selection(location(self.source.start_char), location(self.source.end_char))
-        if self.span is not None:
-            area.mark(location(self.span.start_char), location(self.span.end_char))
-        area.focus()
-        self.call_after_refresh(area.scroll_cursor_visible, center=True)
-
-    def action_edit(self) -> None:
-        editor = os.environ.get("VISUAL") or os.environ.get("EDITOR")
-        if not editor:
-            self.notify("Set $EDITOR (or $VISUAL) to open files from here.", severity="warning", markup=False)
-            return
-        path = self.index.document_path(self.source.path)
-        try:
-            with self.app.suspend():
-                subprocess.call([*shlex.split(editor), f"+{self.source.start_line}", str(path)])
-        except SuspendNotSupported:  # an editor would fight the app for the terminal
-            self.notify(f"Cannot hand the terminal to an editor here: open {path} at line "
-                        f"{self.source.start_line} yourself.", severity="warning", markup=False)
-        except OSError as exc:  # $EDITOR names no runnable program
-            self.notify(f"Could not start {editor!r}: {exc.strerror or exc}", severity="error", markup=False)
 
 
 class HelpScreen(ModalScreen[None]):
@@ -146,9 +37,12 @@ class HelpScreen(ModalScreen[None]):
     def compose(self) -> ComposeResult:
         text = Text("qa — keys\n\n", style="bold")
         for key, what in KEYS:
-            text.append(f"{key:<28}", style="bold cyan")
+            text.append(f"{key:<32}", style="bold cyan")
             text.append(f"{what}\n")
         text.append("\nAnswers quote the documents; [n] markers point at the sources on the right. "
-                    "A refusal (yellow) means the documents don't say; its sources are only the closest matches.")
+                    "A refusal (yellow) means the documents don't say; its sources are only the closest matches. "
+                    "A \u26a0 line under an answer names cited sources that disagree. "
+                    "Questions sent while an answer is computed wait their turn (shown as queued). "
+                    "Conversations are saved as you go; reopen them from Ctrl+P.")
         with VerticalScroll():
             yield Static(text)

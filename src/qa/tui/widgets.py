@@ -5,15 +5,18 @@ never as markup."""
 from __future__ import annotations
 
 import re
+from pathlib import Path
 from typing import Any
 
 from rich.text import Text
 from textual import events
 from textual.app import ComposeResult
+from textual.binding import Binding
 from textual.message import Message
-from textual.widgets import ListItem, LoadingIndicator, Static, TextArea
+from textual.widgets import ListItem, ListView, LoadingIndicator, Static, TextArea
 
-from qa.safety import printable
+from qa import DOCUMENT_SUFFIXES, Index
+from qa.safety import printable, printable_line
 from qa.types import Answer, AnswerSpan, Citation, Hit
 
 ANSWER_WORDS = "bold reverse"  # how the short answer is marked, in the chat and the sources
@@ -101,28 +104,103 @@ class QuestionInput(TextArea):
         await super()._on_key(event)
 
 
-class Turn(ListItem):
-    """One question and its answer (or a loading indicator while it is computed)."""
+class ChatList(ListView):
+    """The conversation; ``x`` explains the selected answer."""
 
-    def __init__(self, question: str) -> None:
+    BINDINGS = [Binding("x", "app.explain", "Explain")]
+
+
+def welcome_text(corpus: Path, index: Index | None, failure: str | None) -> Text:
+    """What an empty chat shows: what qa is, which corpus, how to ask; or, when there is
+    nothing to answer from, what to do about it."""
+    text = Text()
+    where = printable_line(str(corpus))
+    formats = " ".join(DOCUMENT_SUFFIXES)
+    if failure is not None:
+        text.append("Nothing to answer from yet\n\n", style="bold yellow")
+        text.append(printable(failure) + "\n\n")
+        text.append("Corpus folder: ", style="bold")
+        text.append(where + (" (does not exist)" if not corpus.is_dir() else "") + "\n")
+        text.append("To start: put documents in that folder (", style="")
+        text.append(formats, style="bold")
+        text.append("), then press Ctrl+R here to index them.\n")
+        text.append("Or index another folder: ", style="")
+        text.append("qa chat --corpus FOLDER", style="bold cyan")
+        text.append("  (or ")
+        text.append(f"qa index {where}", style="bold cyan")
+        text.append(")\n\nF1: all keys · Ctrl+Q: quit")
+        return text
+    text.append("Welcome to qa\n\n", style="bold")
+    text.append("qa answers questions from your own documents, offline, and quotes the sentences it "
+                "answered from, so you can check them. When the documents do not say, it says so.\n\n")
+    text.append("Corpus: ", style="bold")
+    text.append(where)
+    if index is not None:
+        text.append(f"  ({len(index.manifest.files)} files, {len(index)} passages)")
+    else:
+        text.append("  (opening…)")
+    text.append(f"\nFormats read: {formats}\n\n")
+    text.append("Type a question below and press Enter. ", style="")
+    text.append("Follow-ups (\u201cHow many signed it?\u201d) are read with the previous question.\n")
+    text.append("Up/Down in the chat selects an answer; its sources show on the right; Enter on a source opens it.\n")
+    text.append("Conversations are saved as you go: Ctrl+P lists them, and themes.\n\n")
+    text.append("F1", style="bold cyan")
+    text.append(" shows all keys.")
+    return text
+
+
+class Turn(ListItem):
+    """One question and its answer: queued (another answer is being computed), then a loading
+    indicator while its own is, then the answer with a warning line per conflict."""
+
+    def __init__(self, question: str, *, queued: bool = False) -> None:
         super().__init__()
         self.question = question
         self.answer: Answer | None = None
+        self.queued = queued
+        self.set_class(queued, "queued")
 
     def compose(self) -> ComposeResult:
         yield Static(plain(f"You: {self.question}"), classes="question")
-        yield LoadingIndicator()
+        if self.queued:
+            yield Static("queued: answered after the question above", classes="status")
+        else:
+            yield LoadingIndicator()
 
-    def show_answer(self, answer: Answer) -> None:
+    def start(self) -> None:
+        """Its answer is now being computed."""
+        if self.queued:
+            self.queued = False
+            self.remove_class("queued")
+            self.query(".status").remove()
+            self.mount(LoadingIndicator())
+
+    async def show_answer(self, answer: Answer) -> None:
+        """Show the answer; returns once it is mounted (so its height is known)."""
         self.answer = answer
-        self.query(LoadingIndicator).remove()
+        await self.query(LoadingIndicator).remove()
+        await self.query(".status").remove()
         self.set_class(not answer.grounded, "refusal")
-        self.mount(Static(answer_text(answer), classes="answer"))
+        warnings = [Static(plain(f"\u26a0 {c.warning()}"), classes="conflict") for c in answer.conflicts]
+        await self.mount(Static(answer_text(answer), classes="answer"), *warnings)
 
-    def show_error(self, message: str) -> None:
-        self.query(LoadingIndicator).remove()
+    async def show_error(self, message: str) -> None:
+        await self.query(LoadingIndicator).remove()
+        await self.query(".status").remove()
         self.add_class("error")
-        self.mount(Static(plain(f"Error: {message}"), classes="answer"))
+        await self.mount(Static(plain(f"Error: {message}"), classes="answer"))
+
+
+def shorten(name: str, limit: int) -> str:
+    """``name`` cut to at most ``limit`` characters at a word boundary (space, - _ . /), with
+    an ellipsis; a name with no boundary in its second half is cut where it must be."""
+    if len(name) <= limit:
+        return name
+    head = name[:limit - 1]
+    cut = max(head.rfind(c) for c in " -_./")
+    if cut >= limit // 2:
+        head = head[:cut]
+    return head.rstrip(" -_./") + "\u2026"
 
 
 class SourceItem(ListItem):
@@ -130,6 +208,11 @@ class SourceItem(ListItem):
         super().__init__(Static(label))
         self.source = source
         self.span = span  # the answer words, when they lie in this source
+        # the full name, when the label had to shorten it
+        self.tooltip = Text(printable_line(f"{source.location}  {source.title}"))
+
+
+NAME_WIDTH = 36  # characters of a file name in the sources pane (the full name is the tooltip)
 
 
 def source_label(source: Citation | Hit, span: AnswerSpan | None = None) -> Text:
@@ -137,8 +220,8 @@ def source_label(source: Citation | Hit, span: AnswerSpan | None = None) -> Text
     page = f" (page {source.page})" if source.page else ""
     if isinstance(source, Citation):
         label.append(f"[{source.n}] ", style="bold cyan")
-        label.append(printable(source.location + page), style="bold")
-        label.append(printable(f"  {source.title}\n"), style="dim")
+        label.append(printable_line(_location(source) + page), style="bold")
+        label.append(printable_line(f"  {shorten(source.title, NAME_WIDTH)}") + "\n", style="dim")
         quote = Text(printable(f"\u201c{source.quote}\u201d"))
         if span is not None and source.start_char <= span.start_char and span.end_char <= source.end_char:
             # offsets in the shown text: printable() may widen a control character
@@ -148,8 +231,14 @@ def source_label(source: Citation | Hit, span: AnswerSpan | None = None) -> Text
         label.append_text(quote)
     else:
         label.append(f"{source.rank}. ", style="bold yellow")
-        label.append(printable(source.location + page), style="bold")
-        label.append(printable(f"  {source.title}  score {source.score:.3f}\n"), style="dim")
+        label.append(printable_line(_location(source) + page), style="bold")
+        label.append(printable_line(f"  {shorten(source.title, NAME_WIDTH)}  score {source.score:.3f}") + "\n",
+                     style="dim")
         snippet = " ".join(source.text.split())
         label.append(printable(snippet[:240] + ("…" if len(snippet) > 240 else "")))
     return label
+
+
+def _location(source: Citation | Hit) -> str:
+    """``path:lines`` with a long path shortened; the line span is always shown whole."""
+    return f"{shorten(source.path, NAME_WIDTH)}:{source.start_line}-{source.end_line}"
