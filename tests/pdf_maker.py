@@ -1,4 +1,4 @@
-"""Writes minimal valid PDFs (one text line per page, Helvetica) for loader tests."""
+"""Writes minimal valid PDFs (Helvetica; a "\n" in a page's text starts a new line) for loader tests."""
 
 from __future__ import annotations
 
@@ -13,8 +13,9 @@ def make_pdf(pages: list[str | None]) -> bytes:
     objects.append(f"<< /Type /Pages /Kids [{kids}] /Count {n_pages} >>".encode())
     objects.append(b"<< /Type /Font /Subtype /Type1 /BaseFont /Helvetica >>")
     for i, text in enumerate(pages):
+        lines = [] if text is None else [line.replace("(", "[").replace(")", "]") for line in text.split("\n")]
         content = b"" if text is None else (
-            f"BT /F1 12 Tf 72 720 Td ({text.replace('(', '[').replace(')', ']')}) Tj ET".encode("latin-1"))
+            "BT /F1 12 Tf 14 TL 72 720 Td " + " T* ".join(f"({line}) Tj" for line in lines) + " ET").encode("latin-1")
         objects.append(
             f"<< /Type /Page /Parent 2 0 R /MediaBox [0 0 612 792] /Resources << /Font << /F1 3 0 R >> >> /Contents {5 + 2 * i} 0 R >>".encode())
         objects.append(b"<< /Length %d >>\nstream\n" % len(content) + content + b"\nendstream")

@@ -21,8 +21,9 @@ import re
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from qa.chunking import text_units
+from qa.chunking import passage_units
 from qa.conflicts import claim, disagree, same_subject
+from qa.layout import is_toc_line, layout_of, shown
 from qa.lexical import query_tokens as lexical_query_tokens
 from qa.types import Answer, AnswerSpan, Citation, Conflict, Hit
 
@@ -43,7 +44,8 @@ CONFLICT_COVERAGE = 0.5
 REFUSAL_TEXT = ("The documents don't say. I found nothing in the corpus that answers this; "
                 "the closest matches are listed below, and they do not answer the question.")
 
-_MARKUP_LINE = re.compile(r"^\s*(?:=+.*=+|#{1,6}\s.*|[|+:\-\s=_*~`]+|!!!.*|\[\^?[^\]]+\]:\s*\S+.*)\s*$")
+_MARKUP_LINE = re.compile(r"^\s*(?:=+.*=+|#{1,6}\s.*|[|+:\-\s=_*~`]+|(?:!!!|\?\?\?).*|\[\^?[^\]]+\]:\s*\S+.*"
+                          r"|(?:`{3,}|~{3,}).*|\{:?\s*[#.:][^}]*\}|<!--.*)\s*$")
 _BULLET = re.compile(r"^\s*(?:[-*+\u2022\u25aa\u2013]|\d{1,3}[.)])\s+")
 _NAVIGATION = re.compile(r"(?:\s[|\u00bb\u203a>]\s.*){2,}|^\s*(?:home|menu|skip to|back to top|next|previous)\b", re.I)
 _SENTENCE_END = re.compile(r"[.!?:;)\"\u201d\u2019']\s*(?:\[\d+\])?\s*$")
@@ -52,7 +54,8 @@ _SENTENCE_END = re.compile(r"[.!?:;)\"\u201d\u2019']\s*(?:\[\d+\])?\s*$")
 def is_sentence(text: str) -> bool:
     """Whether a unit of text can be quoted as an answer (see module docstring)."""
     stripped = text.strip()
-    if len(stripped.split()) < MIN_WORDS or _MARKUP_LINE.match(stripped) or _NAVIGATION.search(stripped):
+    if (len(stripped.split()) < MIN_WORDS or _MARKUP_LINE.match(stripped) or _NAVIGATION.search(stripped)
+            or is_toc_line(stripped)):
         return False
     if "\n" not in stripped and stripped.count("|") >= 2:  # a table row is data, not a claim
         return False
@@ -87,15 +90,24 @@ class Candidate:
     reading: Reading | None = None  # everything the model said about the passage (for explain)
 
 
+def _layout(hit: Hit) -> str:
+    return layout_of(hit.path, hit.page is not None)
+
+
 def _sentences(hit: Hit) -> list[tuple[int, int, str]]:
-    """Quotable sentences of a passage: (start, end) in the passage, stripped text."""
+    """Quotable sentences of a passage: (start, end) in the passage, stripped text. A sentence
+    must read as one in the file (``is_sentence``) and in what a reader sees of it: a line of
+    link markup is no sentence even when it has four "words"."""
+    layout = _layout(hit)
     out = []
-    for s, e in text_units(hit.text):
-        raw = hit.text[s:e]
+    for piece in passage_units(hit.text, layout):
+        if not piece.quotable:
+            continue
+        raw = hit.text[piece.start:piece.end]
         lead = len(raw) - len(raw.lstrip())
         text = raw.strip()
-        if is_sentence(text):
-            out.append((s + lead, s + lead + len(text), text))
+        if is_sentence(text) and len(shown(text, layout).split()) >= MIN_WORDS:
+            out.append((piece.start + lead, piece.start + lead + len(text), text))
     return out
 
 
@@ -156,7 +168,7 @@ def _citation(n: int, c: Candidate) -> Citation:
     end_line = start_line + c.text.count("\n")
     return Citation(n=n, path=c.hit.path, title=c.hit.title, start_line=start_line,
                     end_line=end_line, start_char=c.start, end_char=c.end, quote=c.text,
-                    score=round(c.probability, 4), page=c.hit.page)
+                    score=round(c.probability, 4), page=c.hit.page, text=shown(c.text, _layout(c.hit)))
 
 
 def _short_answer(best: Candidate, span_threshold: float) -> AnswerSpan | None:
@@ -234,9 +246,10 @@ def decide(question: str, hits: list[Hit], reader: Reader, assumption: str | Non
     chosen += extra
     citations = tuple(_citation(n, c) for n, c in enumerate(chosen, start=1))
     span = _short_answer(chosen[0], reader.card.span_threshold)
-    text = " ".join(f"{c.quote} [{c.n}]" for c in citations)
+    # The answer shows what a reader sees; each citation keeps the file's own text too.
+    text = " ".join(f"{c.text} [{c.n}]" for c in citations)
     if span is not None:
-        text = f"{' '.join(span.text.split())} \u2014 {text}"
+        text = f"{' '.join(shown(span.text, _layout(chosen[0].hit)).split())} \u2014 {text}"
     conflicts: tuple[Conflict, ...] = ()
     sides = [chosen[0], *disagreeing, *extra]
     if len(sides) > 1:

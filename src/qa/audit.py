@@ -18,6 +18,7 @@ from typing import Any
 from qa import loading, store
 from qa._version import __version__
 from qa.errors import QAError
+from qa.layout import layout_of, shown
 from qa.types import Answer, Fingerprint
 
 
@@ -160,6 +161,7 @@ def verify(data: dict[str, Any], corpus: Path, identity: IndexIdentity | None = 
     that every cited file still has the sha256 the fingerprint recorded."""
     recorded = (data.get("fingerprint") or {}).get("files") or {}
     documents: dict[str, tuple[str | None, str | None]] = {}  # path -> (text, sha256)
+    layouts: dict[str, str] = {}
     problems: dict[str, str] = {}
 
     def document(path: str) -> tuple[str | None, str | None]:
@@ -170,6 +172,7 @@ def verify(data: dict[str, Any], corpus: Path, identity: IndexIdentity | None = 
                     raise loading.SkipFile("the file is gone")
                 doc, _ = loading.load(source)
                 documents[path] = (doc.text, doc.sha256)
+                layouts[path] = layout_of(doc.path, bool(doc.page_starts))
             except (loading.SkipFile, QAError) as exc:
                 problems[path] = str(exc)
                 documents[path] = (None, None)
@@ -188,6 +191,9 @@ def verify(data: dict[str, Any], corpus: Path, identity: IndexIdentity | None = 
             moved = text.find(expected)
             where = f"; the quote is now at chars {moved}-{moved + len(expected)}" if moved >= 0 else "; the quote is no longer in the file"
             quotes.append(QuoteCheck(label, path, start, end, False, f"chars {start}-{end} no longer hold the quote{where}"))
+        elif isinstance(record.get("quote"), str) and "text" in record and record["text"] != shown(expected, layouts[path]):
+            # the reader-visible text must be what qa shows of the quote today
+            quotes.append(QuoteCheck(label, path, start, end, False, "the quote is there, but its shown text is not what qa shows of it"))
         else:
             quotes.append(QuoteCheck(label, path, start, end, True, ""))
     paths = sorted({q.path for q in quotes} | set(recorded))

@@ -13,6 +13,8 @@ from collections import Counter
 from collections.abc import Callable, Sequence
 from dataclasses import asdict, dataclass
 
+from qa import markdown
+from qa.layout import FRONT, MARKDOWN, MARKUP, PDF, PLAIN, TEXT, continues, layout_of, line_roles
 from qa.types import Chunk, Document
 
 # Counts word pieces of each text, without the [CLS]/[SEP] the model adds.
@@ -28,7 +30,7 @@ class ChunkerSettings:
     # The title and heading path repeated before each chunk are cut to this many tokens: an
     # unbounded heading (a 230-piece title) left no room for text and chunking never ended.
     context_tokens: int = 48
-    version: int = 2  # bump when the algorithm changes, so old indexes are rebuilt
+    version: int = 3  # bump when the algorithm changes, so old indexes are rebuilt
 
     def to_dict(self) -> dict[str, int]:
         return asdict(self)
@@ -52,16 +54,26 @@ _SENTENCE_END = re.compile(r"(?<=[.!?])[\"”’')\]]*\s+(?=[\"“‘(\[]?[A-Z0-
 _TERMINAL = tuple(".!?:;,\"”’)…")
 
 
-def _blocks(text: str) -> list[tuple[int, int, list[tuple[int, int]]]]:
-    """Paragraph blocks as (start, end, [(line_start, line_end), ...]) with blank lines removed."""
-    blocks: list[tuple[int, int, list[tuple[int, int]]]] = []
-    current: list[tuple[int, int]] = []
+_LINE_ENDS = "\r\n\x0b\x0c\x1c\x1d\x1e\x85\u2028\u2029"  # what str.splitlines splits at
+_SET_ASIDE = (FRONT, MARKUP)  # lines that are not text at all: they separate blocks
+
+# A block: (start, end, [(line_start, line_end, role), ...]), blank and set-aside lines removed.
+Block = tuple[int, int, list[tuple[int, int, str]]]
+
+
+def _blocks(text: str, layout: str = PLAIN) -> list[Block]:
+    """Paragraph blocks; blank lines and lines that are not text (front matter, markup lines,
+    see ``qa.layout``) separate them."""
+    raw = text.splitlines(keepends=True)
+    roles = line_roles([line.rstrip(_LINE_ENDS) for line in raw], layout)
+    blocks: list[Block] = []
+    current: list[tuple[int, int, str]] = []
     pos = 0
-    for line in text.splitlines(keepends=True):
+    for line, role in zip(raw, roles, strict=True):
         stripped = line.strip()
-        if stripped:
+        if stripped and role not in _SET_ASIDE:
             lead = len(line) - len(line.lstrip())
-            current.append((pos + lead, pos + lead + len(stripped)))
+            current.append((pos + lead, pos + lead + len(stripped), role))
         elif current:
             blocks.append((current[0][0], current[-1][1], current))
             current = []
@@ -103,20 +115,69 @@ def sentence_spans(text: str, start: int, end: int) -> list[tuple[int, int]]:
     return [(s, e) for s, e in spans if text[s:e].strip()]
 
 
-def _block_units(text: str, lines: list[tuple[int, int]]) -> list[tuple[int, int]]:
-    """A block of many short lines (a table, a list) is cut per line; prose per sentence."""
-    if len(lines) > 2 and max(e - s for s, e in lines) < 200:
-        return lines
-    return [span for s, e in lines for span in sentence_spans(text, s, e)]
+@dataclass(frozen=True)
+class Piece:
+    """A unit of a block: a sentence, a row, a line of code or a heading (``heading`` set).
+    ``quotable`` is False for what can never be an answer sentence (code, TOC lines, headings,
+    a PDF line that does not end like a sentence)."""
+
+    start: int
+    end: int
+    quotable: bool = True
+    heading: tuple[int, str] | None = None
 
 
-def text_units(text: str) -> list[tuple[int, int]]:
-    """Sentence-like spans of ``text`` (sentences, table rows, headings), never crossing a line
-    break between paragraphs. Used to pick answer sentences out of a passage."""
-    return [span for _, _, lines in _blocks(text) for span in _block_units(text, lines)]
+def _block_units(text: str, lines: list[tuple[int, int, str]], layout: str = PLAIN) -> list[Piece]:
+    """Plain text: a block of many short lines (a table, a list) is cut per line, prose per
+    sentence. Markdown and PDF: hard-wrapped lines are joined into sentences (``continues``);
+    headings, code and TOC lines are units of their own."""
+    if layout == PLAIN:
+        if len(lines) > 2 and max(e - s for s, e, _ in lines) < 200:
+            return [Piece(s, e) for s, e, _ in lines]
+        return [Piece(*span) for s, e, _ in lines for span in sentence_spans(text, s, e)]
+    out: list[Piece] = []
+    group: list[tuple[int, int]] = []
+
+    def flush() -> None:
+        for s, e in sentence_spans(text, group[0][0], group[-1][1]) if group else ():
+            ends_well = layout != PDF or text[s:e].rstrip().endswith(_SENTENCE_CLOSE)
+            out.append(Piece(s, e, ends_well))
+        group.clear()
+
+    for s, e, role in lines:
+        line = text[s:e]
+        heading = _MD.match(line) if role == TEXT else None
+        if role != TEXT or heading:
+            flush()
+            title = heading and (len(heading.group(1)), _heading_title(heading.group(2), layout))
+            out.append(Piece(s, e, False, title or None))
+            continue
+        if group and not continues(text[group[-1][0]:group[-1][1]], line, layout):
+            flush()
+        group.append((s, e))
+    flush()
+    return out
 
 
-def _boilerplate(text: str, blocks: list[tuple[int, int, list[tuple[int, int]]]]) -> set[int]:
+_SENTENCE_CLOSE = tuple(".!?:;\"”’)")
+
+
+def _heading_title(title: str, layout: str) -> str:
+    return markdown.heading_title(title.strip()) if layout == MARKDOWN else title.strip()
+
+
+def passage_units(text: str, layout: str = PLAIN) -> list[Piece]:
+    """The units of a passage (sentences, rows, headings, code lines), never crossing a line
+    break between paragraphs, cut as the chunker cuts them. Used to pick answer sentences."""
+    return [piece for _, _, lines in _blocks(text, layout) for piece in _block_units(text, lines, layout)]
+
+
+def text_units(text: str, layout: str = PLAIN) -> list[tuple[int, int]]:
+    """Sentence-like spans of ``text`` (sentences, table rows, headings)."""
+    return [(p.start, p.end) for p in passage_units(text, layout)]
+
+
+def _boilerplate(text: str, blocks: list[Block]) -> set[int]:
     """Start offsets of single-line blocks repeated within the file ("Subscribe to our channel").
 
     A short standalone line that recurs in one file is page furniture (bylines, calls to
@@ -133,22 +194,29 @@ def _boilerplate(text: str, blocks: list[tuple[int, int, list[tuple[int, int]]]]
 
 def _units(doc: Document) -> list[_Unit]:
     text = doc.text
-    blocks = _blocks(text)
+    layout = layout_of(doc.path, bool(doc.page_starts))
+    blocks = _blocks(text, layout)
     dropped = _boilerplate(text, blocks)
+    # A chunk never spans two PDF pages, so a citation's page is the page of its sentence.
+    page_starts = list(doc.page_starts[1:])
     units: list[_Unit] = []
     boundary = False
     for index, (start, end, lines) in enumerate(blocks):
+        if page_starts and start >= page_starts[0]:
+            while page_starts and start >= page_starts[0]:
+                page_starts.pop(0)
+            boundary = True
         if start in dropped:
             boundary = True  # never build a chunk across removed furniture
             continue
-        if len(lines) == 1:
+        if len(lines) == 1 and lines[0][2] == TEXT:
             heading = _heading_of(text[start:end], index == 0, index + 1 < len(blocks))
             if heading:
-                units.append(_Unit(start, end, heading, True))
+                units.append(_Unit(start, end, (heading[0], _heading_title(heading[1], layout)), True))
                 boundary = False
                 continue
-        for s, e in _block_units(text, lines):
-            units.append(_Unit(s, e, None, boundary))
+        for piece in _block_units(text, lines, layout):
+            units.append(_Unit(piece.start, piece.end, piece.heading, boundary or piece.heading is not None))
             boundary = False
     return units
 

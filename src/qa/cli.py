@@ -205,7 +205,7 @@ def _print_answer(answer: Answer) -> None:
         for c in answer.citations:
             page = f" (page {c.page})" if c.page else ""
             click.echo(printable_line(f"[{c.n}] {c.location}{page}  {c.title}"))
-            click.echo(printable(f"    \u201c{c.quote}\u201d"))
+            click.echo(printable(f"    \u201c{c.text}\u201d"))
     else:
         click.echo("Closest matches (not answers):")
         for hit in answer.passages:

@@ -56,7 +56,7 @@ class Conversation:
             out += [md(answer.text), ""]
             if answer.grounded:
                 for c in answer.citations:
-                    out.append(f"{md(f'[{c.n}]')} {md(c.location)} \u2014 {md(c.title)}: \u201c{md(c.quote)}\u201d")
+                    out.append(f"{md(f'[{c.n}]')} {md(c.location)} \u2014 {md(c.title)}: \u201c{md(c.text)}\u201d")
                     out.append("")
             else:
                 out.append("Closest matches (not answers):")

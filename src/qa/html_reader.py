@@ -56,12 +56,17 @@ class _VisibleText(HTMLParser):
     def __init__(self) -> None:
         super().__init__(convert_charrefs=True)
         self.parts: list[str] = []
+        self.sources: list[int] = []  # the source line each part of ``parts`` comes from
         self.title_parts: list[str] = []
         self._stack: list[tuple[str, bool]] = []  # open elements: (tag, hides its subtree)
         self._hiding = 0  # how many open elements hide their subtree
         self._open: Counter[str] = Counter()  # open elements by tag: most lookups end here
         self._in_title = False
         self._head_open = False
+
+    def _emit(self, part: str) -> None:
+        self.parts.append(part)
+        self.sources.append(self.getpos()[0])
 
     def _push(self, tag: str, hidden: bool) -> None:
         self._stack.append((tag, hidden))
@@ -77,7 +82,7 @@ class _VisibleText(HTMLParser):
             if tag == "head":
                 self._head_open = False
             if tag in _BLOCKS:
-                self.parts.append("\n\n")
+                self._emit("\n\n")
 
     def _last(self, tags: set[str] | frozenset[str], stop: set[str] | frozenset[str] = frozenset()) -> int:
         if not any(self._open[tag] for tag in tags):
@@ -110,7 +115,7 @@ class _VisibleText(HTMLParser):
             if (index := self._last(kinds, container)) >= 0:
                 self._pop_through(index)
         if tag in _BLOCKS:
-            self.parts.append("\n\n")
+            self._emit("\n\n")
         if tag in _VOID:
             return
         if tag == "head":
@@ -118,7 +123,7 @@ class _VisibleText(HTMLParser):
         self._push(tag, _hides(tag, attrs))
         if tag in {"h1", "h2", "h3", "h4", "h5", "h6"} and not self._hiding:
             # Marked in Markdown style so the chunker sees the document's structure.
-            self.parts.append("#" * int(tag[1]) + " ")
+            self._emit("#" * int(tag[1]) + " ")
 
     def handle_startendtag(self, tag: str, attrs: list[tuple[str, str | None]]) -> None:
         self.handle_starttag(tag, attrs)
@@ -140,21 +145,53 @@ class _VisibleText(HTMLParser):
         if self._head_open and data.strip() and self._stack and self._stack[-1][0] == "head":
             self._end_head()  # text directly in <head> begins the body, as in a browser
         if not self._hiding:
-            self.parts.append(re.sub(r"\s+", " ", data))
+            self._emit(re.sub(r"\s+", " ", data))
 
-    def text(self) -> str:
-        joined = "".join(self.parts)
-        lines = [line.strip() for line in joined.split("\n")]
-        return re.sub(r"\n{3,}", "\n\n", "\n".join(lines)).strip() + "\n"
+    def text(self) -> tuple[str, tuple[int, ...]]:
+        """The text, one line per block with at most one blank line between blocks, and the
+        source line each of its lines starts at (where its first visible text came from)."""
+        lines: list[tuple[str, int | None]] = []
+        current: list[str] = []
+        source: int | None = None
+        for part, line in zip(self.parts, self.sources, strict=True):
+            if "\n" in part:  # only block breaks hold newlines: text is whitespace-collapsed
+                lines.append(("".join(current).strip(), source))
+                lines += [("", None)] * (part.count("\n") - 1)
+                current, source = [], None
+                continue
+            if source is None and part.strip():
+                source = line
+            current.append(part)
+        lines.append(("".join(current).strip(), source))
+        kept: list[tuple[str, int | None]] = []
+        for text, origin in lines:
+            if text or (kept and kept[-1][0]):  # no leading blanks, no run of blanks
+                kept.append((text, origin))
+        while kept and not kept[-1][0]:
+            kept.pop()
+        if not kept:
+            return "\n", (1,)
+        sources: list[int] = []
+        for _, origin in kept:
+            sources.append(origin if origin is not None else (sources[-1] if sources else 1))
+        return "\n".join(text for text, _ in kept) + "\n", tuple(sources)
 
     def title(self) -> str | None:
         title = " ".join("".join(self.title_parts).split())
         return title[:TITLE_CHARS].strip() or None
 
 
-def visible_text(markup: str) -> tuple[str, str | None]:
-    """The visible text of an HTML page (see module docstring) and its ``<title>``."""
+def read_html(markup: str) -> tuple[str, str | None, tuple[int, ...]]:
+    """The visible text of an HTML page (see module docstring), its ``<title>``, and for each
+    line of the text the line of ``markup`` it comes from (so an editor can be sent there)."""
     parser = _VisibleText()
     parser.feed(markup)
     parser.close()
-    return parser.text(), parser.title()
+    text, sources = parser.text()
+    return text, parser.title(), sources
+
+
+def visible_text(markup: str) -> tuple[str, str | None]:
+    """The visible text of an HTML page and its ``<title>``."""
+    text, title, _ = read_html(markup)
+    return text, title

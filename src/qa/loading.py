@@ -12,13 +12,14 @@ import stat
 from dataclasses import dataclass
 from pathlib import Path
 
+from qa import markdown
 from qa.errors import CorpusError
 from qa.types import Document, line_starts_of
 
-SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf")
+SUFFIXES = (".txt", ".md", ".markdown", ".html", ".htm", ".pdf", ".docx")
 # Text files above this are read only up to it (with a warning), so one huge file cannot exhaust
-# memory. A PDF cannot be cut (it would no longer parse): it is read whole up to MAX_PDF_BYTES,
-# and its extracted text is capped at MAX_FILE_BYTES characters instead.
+# memory. A PDF or a .docx cannot be cut (it would no longer parse): it is read whole up to
+# MAX_PDF_BYTES, and its extracted text is capped at MAX_FILE_BYTES characters instead.
 MAX_FILE_BYTES = 32 * 1024 * 1024
 MAX_PDF_BYTES = 512 * 1024 * 1024
 
@@ -116,8 +117,8 @@ def read_bytes(source: SourceFile) -> FileBytes:
     """The file's bytes (capped, see MAX_FILE_BYTES), their sha256 and any warnings."""
     if source.problem:
         raise SkipFile(source.problem)
-    is_pdf = source.path.lower().endswith(".pdf")
-    limit = MAX_PDF_BYTES if is_pdf else MAX_FILE_BYTES
+    whole = source.path.lower().endswith((".pdf", ".docx"))  # containers that cannot be cut
+    limit = MAX_PDF_BYTES if whole else MAX_FILE_BYTES
     try:
         # O_NONBLOCK: a file swapped for a FIFO after the scan must not block the open; the
         # fstat then refuses anything but a regular file before a single byte is read.
@@ -134,8 +135,9 @@ def read_bytes(source: SourceFile) -> FileBytes:
         raise SkipFile(f"cannot read: {exc.strerror or exc}") from exc
     warnings: list[str] = []
     if len(data) > limit:
-        if is_pdf:
-            raise SkipFile(f"PDF larger than {_mib(limit)}: not indexed")
+        if whole:
+            kind = "PDF" if source.path.lower().endswith(".pdf") else "Word document"
+            raise SkipFile(f"{kind} larger than {_mib(limit)}: not indexed")
         data = _cut_cleanly(data[:limit])
         warnings.append(f"larger than {_mib(limit)}: only the start is indexed")
     return FileBytes(data, hashlib.sha256(data).hexdigest(), tuple(warnings))
@@ -222,10 +224,28 @@ def _title_from_text(text: str, fallback: str) -> str:
     return fallback
 
 
-def _read_html(data: bytes) -> tuple[str, str | None]:
-    from qa.html_reader import visible_text
+def _markdown_title(text: str, fallback: str) -> str:
+    """``title:`` of the front matter, else the first heading, else the first line of text:
+    never the front matter's ``---`` or a markup line (a fence, a comment, an admonition)."""
+    _, fields = markdown.front_matter(text)
+    if fields.get("title", "").strip():
+        return " ".join(fields["title"].split())[:120].strip()
+    lines = text.splitlines()
+    kinds = markdown.line_kinds(lines)
+    content = [line.strip() for line, kind in zip(lines, kinds, strict=True) if kind == markdown.TEXT and line.strip()]
+    for line in content:
+        if match := _MD_HEADING.match(line):
+            return markdown.heading_title(match.group(2))[:120].strip() or fallback
+    for line in content:
+        if shown := markdown.visible(line)[:120].strip():
+            return shown
+    return fallback
 
-    return visible_text(decode_text(data))
+
+def _read_html(data: bytes) -> tuple[str, str | None, tuple[int, ...]]:
+    from qa.html_reader import read_html
+
+    return read_html(decode_text(data))
 
 
 def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...], str | None]:
@@ -258,6 +278,18 @@ def _read_pdf(data: bytes) -> tuple[str, tuple[int, ...], str | None]:
     return "".join(parts), tuple(starts), (str(meta_title).strip() if meta_title else None)
 
 
+def _read_docx(data: bytes) -> tuple[str, str | None]:
+    from qa.docx_reader import Unreadable, read_docx
+
+    try:
+        text, title = read_docx(data)
+    except Unreadable as exc:
+        raise SkipFile(f"corrupt Word document: {exc}") from exc
+    if len(text) > MAX_FILE_BYTES:  # extracted text capped like a text file's bytes
+        text = text[:text.rfind("\n", 0, MAX_FILE_BYTES) + 1] or text[:MAX_FILE_BYTES]
+    return text, title
+
+
 def load(source: SourceFile) -> tuple[Document, list[str]]:
     """Read one file into a Document. Raises SkipFile with the reason when it cannot."""
     raw = read_bytes(source)
@@ -271,16 +303,21 @@ def parse(source: SourceFile, raw: FileBytes) -> Document:
         raise SkipFile("empty file")
     suffix = source.abspath.suffix.lower()
     page_starts: tuple[int, ...] = ()
+    source_lines: tuple[int, ...] = ()
     title: str | None = None
     if suffix == ".pdf":
         text, page_starts, title = _read_pdf(data)
     elif suffix in (".html", ".htm"):
-        text, title = _read_html(data)
+        text, title, source_lines = _read_html(data)
+    elif suffix == ".docx":
+        text, title = _read_docx(data)
     else:
         text = decode_text(data)
     if not text.strip():
         raise SkipFile("no text after decoding")
     fallback = Path(source.path).stem.replace("-", " ").replace("_", " ")
+    if not title and markdown.is_markdown(source.path):
+        title = _markdown_title(text, fallback)
     title = title or _title_from_text(text, fallback)
     return Document(
         path=source.path,
@@ -289,5 +326,6 @@ def parse(source: SourceFile, raw: FileBytes) -> Document:
         sha256=raw.sha256,
         line_starts=line_starts_of(text),
         page_starts=page_starts,
+        source_lines=source_lines,
     )
 

@@ -15,7 +15,9 @@ class Document:
 
     ``text`` is the decoded text; every char offset in qa is an index into it. For .txt and .md
     it is the file's own text, so a citation's quote is found verbatim at its span in the file.
-    For .html and .pdf it is the extracted text, and line numbers count lines of that text.
+    For .html, .pdf and .docx it is the extracted text, and line numbers count lines of that
+    text (a .docx line is one paragraph); ``source_lines`` maps an HTML text line back to the
+    line of the file it came from.
     """
 
     path: str  # relative to the corpus root, POSIX separators
@@ -24,6 +26,7 @@ class Document:
     sha256: str  # of the file's bytes
     line_starts: tuple[int, ...]  # char offset at which each line begins (line 1 at index 0)
     page_starts: tuple[int, ...] = ()  # PDF only: char offset at which each page begins
+    source_lines: tuple[int, ...] = ()  # HTML only: the file's line for each line of ``text``
 
     def line_of(self, char: int) -> int:
         """1-based line holding char offset ``char``."""
@@ -34,6 +37,13 @@ class Document:
         if not self.page_starts:
             return None
         return bisect.bisect_right(self.page_starts, char)
+
+    def source_line(self, line: int) -> int:
+        """The line of the file that text line ``line`` comes from (the same line unless the
+        text was extracted from markup that keeps a line map, i.e. HTML)."""
+        if not self.source_lines:
+            return line
+        return self.source_lines[min(max(line, 1), len(self.source_lines)) - 1]
 
 
 def line_starts_of(text: str) -> tuple[int, ...]:
@@ -109,7 +119,9 @@ class Hit(_Located):
 
 @dataclass(frozen=True)
 class Citation(_Located):
-    """One quoted sentence backing a claim. ``quote == document.text[start_char:end_char]``."""
+    """One quoted sentence backing a claim. ``quote == document.text[start_char:end_char]``;
+    ``text`` is what a reader sees of it (``qa.layout.shown``: Markdown markup removed, a PDF's
+    line breaks and hyphenation joined), equal to ``quote`` for plain text."""
 
     n: int
     path: str
@@ -121,6 +133,11 @@ class Citation(_Located):
     quote: str
     score: float
     page: int | None = None
+    text: str = ""
+
+    def __post_init__(self) -> None:
+        if not self.text:  # a citation built without it shows its quote
+            object.__setattr__(self, "text", self.quote)
 
     def to_dict(self) -> dict[str, Any]:
         return asdict(self)

@@ -12,7 +12,8 @@ from ..conftest import ROOT
 
 SRC = ROOT / "src" / "qa"
 # The data flow, lowest step first. A module may import only from modules before it.
-FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "loading", "chunking",
+FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "docx_reader", "markdown",
+        "layout", "loading", "chunking",
         "embedding", "lexical", "dense", "disk", "store", "encoder_policy", "indexing", "retrieval",
         "models.__init__", "models.reader", "conflicts", "answering", "explain", "audit",
         "evaluation",

@@ -11,7 +11,8 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
-from qa.chunking import ChunkerSettings, _blocks, _boilerplate, chunk_document
+from qa.chunking import _LINE_ENDS, ChunkerSettings, _blocks, _boilerplate, chunk_document
+from qa.layout import FRONT, MARKUP, layout_of, line_roles
 from qa.types import Document, line_starts_of
 
 SETTINGS = ChunkerSettings()
@@ -52,13 +53,21 @@ def check(doc: Document, tokenizer) -> None:
         assert chunk.start_line == doc.line_of(chunk.start_char)
         assert chunk.end_line == doc.line_of(max(chunk.start_char, chunk.end_char - 1))
         covered[chunk.start_char:chunk.end_char] = b"\x01" * (chunk.end_char - chunk.start_char)
-    # Page furniture (a short line repeated in the file) is dropped by design; all else is kept.
-    blocks = _blocks(text)
+    # Page furniture (a short line repeated in the file) is dropped by design, and so are
+    # Markdown's markup lines (front matter, fences, comments: see qa.layout); all else is kept.
+    layout = layout_of(doc.path, bool(doc.page_starts))
+    blocks = _blocks(text, layout)
     dropped = _boilerplate(text, blocks)
     furniture = bytearray(len(text))
     for start, end, _ in blocks:
         if start in dropped:
             furniture[start:end] = b"\x01" * (end - start)
+    raw_lines = text.splitlines(keepends=True)
+    pos = 0
+    for raw, role in zip(raw_lines, line_roles([r.rstrip(_LINE_ENDS) for r in raw_lines], layout), strict=True):
+        if role in (FRONT, MARKUP):
+            furniture[pos:pos + len(raw)] = b"\x01" * len(raw)
+        pos += len(raw)
     missing = [i for i, ch in enumerate(text) if not ch.isspace() and not covered[i] and not furniture[i]]
     assert not missing, f"characters in no chunk: {[text[i] for i in missing[:10]]} at {missing[:10]}"
     # The context before each chunk is bounded, so there is always room for text.

@@ -5,7 +5,10 @@ from __future__ import annotations
 
 import os
 import shlex
+import shutil
 import subprocess
+import tempfile
+from pathlib import Path
 
 from rich.style import Style
 from textual import on
@@ -19,7 +22,7 @@ from textual.widgets.text_area import Selection, TextAreaTheme
 from qa import Index, QAError
 from qa.safety import printable_aligned
 from qa.tui.widgets import plain
-from qa.types import AnswerSpan, Citation, Hit
+from qa.types import AnswerSpan, Citation, Document, Hit
 
 
 class DocumentArea(TextArea):
@@ -75,6 +78,7 @@ class DocumentScreen(Screen[None]):
     def __init__(self, index: Index, source: Citation | Hit, span: AnswerSpan | None = None) -> None:
         super().__init__()
         self.index = index
+        self.document: Document | None = None
         self.source = source
         self.span = span
         self.note = ""
@@ -98,6 +102,7 @@ class DocumentScreen(Screen[None]):
         except QAError as exc:
             self.query_one("#doc-note", Static).update(plain(str(exc)))
             return
+        self.document = document
         if not current:
             self.note = "This file changed since it was indexed: run `qa index`; the highlight may be off."
             self.query_one("#doc-note", Static).update(plain(self.note))
@@ -176,14 +181,45 @@ class DocumentScreen(Screen[None]):
         if not editor:
             self.notify("Set $EDITOR (or $VISUAL) to open files from here.", severity="warning", markup=False)
             return
-        path = self.index.document_path(self.source.path)
+        path, line, what, scratch = self._editor_target()
         try:
             with self.app.suspend():
-                subprocess.call([*shlex.split(editor), f"+{self.source.start_line}", str(path)])
+                subprocess.call([*shlex.split(editor), f"+{line}", str(path)])
+            self.notify(f"Opened {what}.", markup=False)
         except SuspendNotSupported:  # an editor would fight the app for the terminal
-            self.notify(f"Cannot hand the terminal to an editor here: open {path} at line "
-                        f"{self.source.start_line} yourself.", severity="warning", markup=False)
+            where = what if scratch is None else _pdf_or_docx(self.source, self.index.document_path(self.source.path))
+            self.notify(f"Cannot hand the terminal to an editor here: open {where} yourself.",
+                        severity="warning", markup=False)
         except OSError as exc:  # $EDITOR names no runnable program
             self.notify(f"Could not start {editor!r}: {exc.strerror or exc}", severity="error", markup=False)
+        finally:
+            if scratch is not None:  # the extracted text qa wrote for the editor: qa's own
+                shutil.rmtree(scratch, ignore_errors=True)
+
+    def _editor_target(self) -> tuple[Path, int, str, Path | None]:
+        """(file, line, what it is, the scratch folder qa made for it or None) for the editor. A
+        text file opens at the cited line; an HTML page at the source line the cited text comes
+        from; a PDF or Word file, which no text editor shows, as the text qa extracted (in a
+        scratch folder), at the cited line."""
+        path = self.index.document_path(self.source.path)
+        line = self.source.start_line
+        document = self.document
+        if document is not None and document.source_lines:
+            source_line = document.source_line(line)
+            return path, source_line, f"{path} at source line {source_line} (text line {line} as qa shows it)", None
+        if document is not None and path.suffix.lower() in (".pdf", ".docx"):
+            scratch = Path(tempfile.mkdtemp(prefix=_SCRATCH))
+            extracted = scratch / f"{path.name}.txt"
+            extracted.write_text(document.text, encoding="utf-8")
+            return extracted, line, f"the text qa extracted from {_pdf_or_docx(self.source, path)}", scratch
+        return path, line, f"{path} at line {line}", None
 
 
+_SCRATCH = "qa-extracted-"
+
+
+def _pdf_or_docx(source: Citation | Hit, path: Path) -> str:
+    """Where the cited text is in a PDF (its page) or a Word file (its paragraph)."""
+    if source.page is not None:
+        return f"{path}, page {source.page} (line {source.start_line} of its text)"
+    return f"{path}, paragraph {source.start_line}"

@@ -17,7 +17,7 @@ KEYS = [
     ("Up / Down in chat", "select an answer: its sources show on the right"),
     ("Enter or click on a source", "open the document at the cited lines, sentence highlighted"),
     ("x in chat", "explain the selected answer: scores, ranks, why it was chosen or refused"),
-    ("e (in the document)", "open the file in $EDITOR at the cited line"),
+    ("e (in the document)", "open the file in $EDITOR at the cited line (PDF, Word: its text)"),
     ("/ or Ctrl+F (in the document)", "find in the document; Enter, then n / N for next / previous"),
     ("Esc", "back from the document, find, help or a dialog"),
     ("Ctrl+N", "new chat (the conversation so far stays saved)"),
