@@ -14,7 +14,7 @@ SRC = ROOT / "src" / "qa"
 # The data flow, lowest step first. A module may import only from modules before it.
 FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "loading", "chunking",
         "embedding", "lexical", "dense", "disk", "store", "encoder_policy", "indexing", "retrieval",
-        "models.__init__", "models.reader", "conflicts", "answering", "explain", "audit",
+        "models.__init__", "models.artifact", "models.reader", "models.nli", "conflicts", "answering", "explain", "audit",
         "evaluation",
         # qa.cluster (the optional Ray path): api builds through cluster.build and recognises a
         # sharded index by cluster.manifest; cluster.index subclasses api.Index.
