@@ -22,12 +22,13 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from qa.chunking import passage_units
-from qa.conflicts import claim, disagree, same_subject
+from qa.conflicts import claim, comparable, disagree, same_subject
 from qa.layout import is_toc_line, layout_of, shown
 from qa.lexical import query_tokens as lexical_query_tokens
 from qa.types import Answer, AnswerSpan, Citation, Conflict, Hit
 
 if TYPE_CHECKING:
+    from qa.models.nli import Judge
     from qa.models.reader import Reader, Reading
 
 MAX_SENTENCES = 3
@@ -40,6 +41,10 @@ CONFLICT_BAR = 0.6
 # ... and when its sentence (with its document's title) holds at least this share of the
 # question's key terms: a different value in a sentence about something else is no disagreement.
 CONFLICT_COVERAGE = 0.5
+# Sentence pairs the inference model judges per answer (each read both ways): [1] against the
+# other candidates, then the cited sentences against each other, most probable first.
+MAX_NLI_PAIRS = 6
+MAX_CONTRADICTING = 2  # uncited sentences added as the other side of a contradiction
 
 REFUSAL_TEXT = ("The documents don't say. I found nothing in the corpus that answers this; "
                 "the closest matches are listed below, and they do not answer the question.")
@@ -187,6 +192,22 @@ def _coverage(terms: list[str], text: str) -> float:
     return sum(t in present for t in terms) / len(terms) if terms else 1.0
 
 
+def _other_sides(question: str, found: list[Candidate], best: Candidate, bar: float) -> list[Candidate]:
+    """Candidates that may be the other side of a conflict with ``best``: near-answers (above
+    ``bar``) saying something else, about the question's subject, in a sentence holding enough
+    of its key terms."""
+    terms = key_terms(question)
+    out = []
+    for candidate in found:
+        if candidate is best or candidate.probability < bar or _overlaps(best, candidate):
+            continue
+        hit = candidate.hit
+        if (same_subject(question, " ".join((hit.title, *hit.heading_path, hit.text)))
+                and _coverage(terms, f"{hit.title} {candidate.text}") >= CONFLICT_COVERAGE):
+            out.append(candidate)
+    return out
+
+
 def _value_conflicts(question: str, found: list[Candidate], chosen: list[Candidate],
                      bar: float) -> tuple[list[Candidate], list[Candidate]]:
     """Candidates whose answer words give another value than [1]'s (see ``qa.conflicts``): those
@@ -195,16 +216,9 @@ def _value_conflicts(question: str, found: list[Candidate], chosen: list[Candida
     base = claim(question, best.text, (best.span_start - best.start, best.span_end - best.start))
     if base is None:
         return [], []
-    terms = key_terms(question)
     cited: list[Candidate] = []
     extra: list[Candidate] = []
-    for candidate in found[1:]:
-        if candidate.probability < bar or _overlaps(best, candidate):
-            continue
-        hit = candidate.hit
-        if (not same_subject(question, " ".join((hit.title, *hit.heading_path, hit.text)))
-                or _coverage(terms, f"{hit.title} {candidate.text}") < CONFLICT_COVERAGE):
-            continue
+    for candidate in _other_sides(question, found, best, bar):
         other = claim(question, candidate.text,
                       (candidate.span_start - candidate.start, candidate.span_end - candidate.start))
         if other is None or not disagree(base, other):
@@ -214,6 +228,26 @@ def _value_conflicts(question: str, found: list[Candidate], chosen: list[Candida
         elif not any(_overlaps(c, candidate) for c in chosen + extra):
             extra.append(candidate)
     return cited, extra
+
+
+def _contradictions(question: str, found: list[Candidate], chosen: list[Candidate], bar: float,
+                    judge: Judge, known: set[frozenset[int]]) -> tuple[list[tuple[Candidate, Candidate, float]], list[Candidate]]:
+    """Pairs of sentences from different passages that the inference model reads as
+    contradicting each other (see ``qa.conflicts.comparable``), with their score; and the
+    uncited sentences among them, to be cited as the other side. ``known``: pairs (by id) that
+    already are a value conflict."""
+    pairs = [(a, b) for i, a in enumerate(chosen) for b in chosen[i + 1:]]
+    pairs += [(chosen[0], c) for c in _other_sides(question, found, chosen[0], bar) if c not in chosen]
+    pairs = [(a, b) for a, b in pairs
+             if (a.hit.path, a.hit.start_char) != (b.hit.path, b.hit.start_char)
+             and frozenset((id(a), id(b))) not in known and comparable(a.text, b.text)][:MAX_NLI_PAIRS]
+    scores = judge.contradiction([(a.text, b.text) for a, b in pairs])
+    found_pairs = [(a, b, p) for (a, b), p in zip(pairs, scores, strict=True) if p >= judge.card.contradiction_threshold]
+    extra: list[Candidate] = []
+    for _, b, _ in found_pairs:
+        if b not in chosen and b not in extra and len(extra) < MAX_CONTRADICTING:
+            extra.append(b)
+    return [(a, b, p) for a, b, p in found_pairs if a in chosen + extra and b in chosen + extra], extra
 
 
 @dataclass(frozen=True)
@@ -230,9 +264,10 @@ class Decision:
 
 
 def decide(question: str, hits: list[Hit], reader: Reader, assumption: str | None = None,
-           threshold: float | None = None) -> Decision:
+           threshold: float | None = None, judge: Judge | None = None) -> Decision:
     """Build the answer for ``question`` from ``hits`` (see module docstring), keeping the
-    evidence for ``qa ask --explain``."""
+    evidence for ``qa ask --explain``. ``judge`` (the inference model) looks for statements
+    that contradict each other; without it only values are compared."""
     threshold = reader.card.threshold if threshold is None else threshold
     bar = CONFLICT_BAR * threshold
     found = candidates(question, hits, reader)
@@ -244,6 +279,10 @@ def decide(question: str, hits: list[Hit], reader: Reader, assumption: str | Non
     chosen, reasons = _select(found, threshold)  # best evidence first: [1] is always the strongest
     disagreeing, extra = _value_conflicts(question, found, chosen, bar)
     chosen += extra
+    known = {frozenset((id(chosen[0]), id(c))) for c in (*disagreeing, *extra)}
+    contradicting, contra_extra = (_contradictions(question, found, chosen, bar, judge, known)
+                                   if judge is not None else ([], []))
+    chosen += contra_extra
     citations = tuple(_citation(n, c) for n, c in enumerate(chosen, start=1))
     span = _short_answer(chosen[0], reader.card.span_threshold)
     # The answer shows what a reader sees; each citation keeps the file's own text too.
@@ -256,12 +295,18 @@ def decide(question: str, hits: list[Hit], reader: Reader, assumption: str | Non
         numbers = tuple(chosen.index(c) + 1 for c in sides)
         values = tuple(c.hit.text[c.span_start - c.hit.start_char:c.span_end - c.hit.start_char] for c in sides)
         conflicts = (Conflict(numbers, "value", values),)
+    conflicts += tuple(Conflict((chosen.index(a) + 1, chosen.index(b) + 1), "contradiction", (a.text, b.text))
+                       for a, b, _ in contradicting)
     answer = Answer(question, text, True, citations, tuple(hits), confidence, assumption, span, conflicts)
     citation_of = tuple(chosen.index(c) + 1 if c in chosen else None for c in found)
     reason_of: list[str] = []
     for i, c in enumerate(found):
         if c in extra:
             reason_of.append(f"gives another value than [1] (probability {c.probability:.4f} above the conflict bar {bar:.4f}): cited as the other side")
+        elif c in contra_extra:
+            score = max(p for _, b, p in contradicting if b is c)
+            reason_of.append(f"contradicts [1] (the inference model's P(contradiction) {score:.4f}, both ways, "
+                             "at or above its threshold): cited as the other side")
         elif i == 0:
             reason_of.append(f"the most probable answer (probability {c.probability:.4f} at or above the threshold {threshold:.4f})")
         elif c in chosen:

@@ -24,6 +24,7 @@ if TYPE_CHECKING:
     from typing import Any
 
     from qa.audit import Verification
+    from qa.models.nli import Judge
     from qa.models.reader import Reader
 
 MAX_QUESTION_CHARS = 4000
@@ -164,18 +165,19 @@ class Index:
         from qa.explain import explain
 
         hits = self.retriever.search(search_query or question, k=check_k(k), mode=check_mode(mode))
-        reader = answer_model()
-        decision = decide(question, hits, reader, assumption, threshold)
+        reader, judge = answer_model(), inference_model()
+        decision = decide(question, hits, reader, assumption, threshold, judge)
         return replace(decision.answer, explain=explain(search_query or question, hits, decision),
-                       fingerprint=self._fingerprint(decision.answer, reader.sha256))
+                       fingerprint=self._fingerprint(decision.answer, reader.sha256, judge.sha256))
 
-    def _fingerprint(self, answer: Answer, answer_model_sha256: str) -> Fingerprint:
+    def _fingerprint(self, answer: Answer, answer_model_sha256: str,
+                     nli_model_sha256: str | None = None) -> Fingerprint:
         """What ``answer`` was computed from (a sharded index names its cluster manifest)."""
         from qa.audit import fingerprint
 
         if self.identity is None:
             raise QAError("this index has no generation identity to fingerprint answers with")
-        return fingerprint(answer, self.identity, answer_model_sha256)
+        return fingerprint(answer, self.identity, answer_model_sha256, nli_model_sha256)
 
     def document_path(self, path: str) -> Path:
         """Absolute path of a cited document; refuses paths that leave the corpus."""
@@ -249,6 +251,14 @@ def answer_model() -> Reader:
     from qa.models.reader import shipped_reader
 
     return shipped_reader()
+
+
+def inference_model() -> Judge:
+    """qa's shipped inference (NLI) model, which finds contradicting sources; loaded once per
+    process (ModelNotInstalledError, with the way to reinstall it, when missing or corrupt)."""
+    from qa.models.nli import shipped_judge
+
+    return shipped_judge()
 
 
 def verify_answer(answer: dict[str, Any], index: Index | None = None) -> Verification:

@@ -64,7 +64,8 @@ def index_identity(generation: Path) -> IndexIdentity:
     return manifest_identity(generation / store.MANIFEST)
 
 
-def fingerprint(answer: Answer, identity: IndexIdentity, answer_model_sha256: str) -> Fingerprint:
+def fingerprint(answer: Answer, identity: IndexIdentity, answer_model_sha256: str,
+                nli_model_sha256: str | None = None) -> Fingerprint:
     """The fingerprint of ``answer``, computed on the index generation ``identity`` describes."""
     cited = {c.path for c in answer.citations}
     if answer.answer_span is not None:
@@ -72,6 +73,7 @@ def fingerprint(answer: Answer, identity: IndexIdentity, answer_model_sha256: st
     return Fingerprint(
         qa_version=__version__, corpus=identity.corpus, encoder=identity.encoder,
         encoder_sha256=identity.encoder_sha256, answer_model_sha256=answer_model_sha256,
+        nli_model_sha256=nli_model_sha256,
         generation=identity.generation, manifest_sha256=identity.manifest_sha256,
         files=tuple((p, identity.file_sha256.get(p, "")) for p in sorted(cited)),
     )

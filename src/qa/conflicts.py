@@ -168,3 +168,39 @@ def disagree(a: Claim, b: Claim) -> bool:
     if a.kind == "name":
         return not set(a.value) & set(b.value)
     return a.value != b.value
+
+
+# ---------------------------------------------------------------- contradictions
+#
+# For statements, not values: one sentence negating or excluding another ("The bridge is open to
+# traffic" vs "The bridge has been closed to traffic since the flood"). The inference model
+# (``qa.models.nli``) judges each pair both ways; only a handful of pairs per answer, and only
+# pairs that can be about the same thing at the same time, are shown to it.
+
+MIN_SHARED = 0.4  # share of the shorter sentence's content words the other must also use
+
+
+def time_marks(sentence: str) -> frozenset[str]:
+    """The years, dates and time words a sentence places itself at."""
+    found = {m.group(0).lower() for m in _TIME_WORDS.finditer(sentence)}
+    found |= {m.group(1) for m in _YEAR_ONLY.finditer(sentence)}
+    return frozenset(found)
+
+
+_STOPWORDS = {"the", "a", "an", "of", "in", "on", "at", "to", "for", "by", "with", "from", "and", "or",
+              "is", "was", "were", "are", "be", "been", "it", "its", "as", "that", "this", "which"}
+
+
+def _content_words(sentence: str) -> set[str]:
+    return {w for w in re.findall(r"[a-z0-9]+", sentence.lower()) if w not in _STOPWORDS}
+
+
+def comparable(a: str, b: str) -> bool:
+    """Whether two sentences can contradict each other as statements: they place themselves at
+    the same time (or neither says when: "258 in 2002" and "300 in 2017" both hold), and they
+    talk about the same things (the inference model was trained on pairs about one scene, and
+    reads two sentences about different things as contradicting)."""
+    if time_marks(a) != time_marks(b):
+        return False
+    wa, wb = _content_words(a), _content_words(b)
+    return bool(wa and wb) and len(wa & wb) / min(len(wa), len(wb)) >= MIN_SHARED

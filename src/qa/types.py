@@ -160,7 +160,9 @@ class AnswerSpan:
 @dataclass(frozen=True)
 class Conflict:
     """Cited sources that disagree: citations ``claims`` give different ``values`` (as the
-    sources word them) for what the question asks. ``kind`` is "value" (a date, count or name)."""
+    sources word them) for what the question asks (``kind`` "value": a date, count or name), or
+    two cited sentences state what cannot both be true (``kind`` "contradiction", judged by
+    the inference model; ``values`` are the two sentences)."""
 
     claims: tuple[int, ...]
     kind: str
@@ -172,6 +174,8 @@ class Conflict:
     def warning(self) -> str:
         """One line for people: which citation says what."""
         sides = " vs ".join(f"[{n}] \u201c{' '.join(v.split())}\u201d" for n, v in zip(self.claims, self.values, strict=True))
+        if self.kind == "contradiction":
+            return f"Warning: the sources contradict each other: {sides}"
         return f"Warning: the sources disagree: {sides}"
 
 
@@ -187,12 +191,14 @@ class Fingerprint:
     generation: str  # the index generation that was searched
     manifest_sha256: str  # of that generation's manifest.json
     files: tuple[tuple[str, str], ...]  # (path, sha256) of each cited file, sorted by path
+    nli_model_sha256: str | None = None  # of the inference model that looked for contradictions
 
     def to_dict(self) -> dict[str, Any]:
         return {
             "qa_version": self.qa_version,
             "encoder": {"name": self.encoder, "sha256": self.encoder_sha256},
             "answer_model": {"sha256": self.answer_model_sha256},
+            "nli_model": {"sha256": self.nli_model_sha256},
             "index": {"generation": self.generation, "manifest_sha256": self.manifest_sha256},
             "files": dict(self.files),
         }

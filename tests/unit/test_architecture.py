@@ -15,7 +15,7 @@ SRC = ROOT / "src" / "qa"
 FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "docx_reader", "markdown",
         "layout", "loading", "chunking",
         "embedding", "lexical", "dense", "disk", "store", "encoder_policy", "indexing", "retrieval",
-        "models.__init__", "models.reader", "conflicts", "answering", "explain", "audit",
+        "models.__init__", "models.artifact", "models.reader", "models.nli", "conflicts", "answering", "explain", "audit",
         "evaluation",
         # qa.cluster (the optional Ray path): api builds through cluster.build and recognises a
         # sharded index by cluster.manifest; cluster.index subclasses api.Index.

@@ -179,9 +179,10 @@ def set_lexical(stored: StoredIndex, bm25: Any) -> None:
     stored._lexical = lexical.LexicalIndex(bm25)
 
 
-def fingerprint(answer: Answer, manifest_path: Path, answer_model_sha256: str) -> Fingerprint:
+def fingerprint(answer: Answer, manifest_path: Path, answer_model_sha256: str,
+                nli_model_sha256: str | None = None) -> Fingerprint:
     """``audit.fingerprint`` for a sharded index: its identity is the cluster manifest file
     (which names every shard generation)."""
     from qa import audit
 
-    return audit.fingerprint(answer, audit.manifest_identity(manifest_path), answer_model_sha256)
+    return audit.fingerprint(answer, audit.manifest_identity(manifest_path), answer_model_sha256, nli_model_sha256)

@@ -58,8 +58,9 @@ class ClusterIndex(Index):
         finally:
             self._track()
 
-    def _fingerprint(self, answer: Answer, answer_model_sha256: str) -> Fingerprint:
-        return qa_.fingerprint(answer, self.root / cm.CLUSTER_MANIFEST, answer_model_sha256)
+    def _fingerprint(self, answer: Answer, answer_model_sha256: str,
+                     nli_model_sha256: str | None = None) -> Fingerprint:
+        return qa_.fingerprint(answer, self.root / cm.CLUSTER_MANIFEST, answer_model_sha256, nli_model_sha256)
 
     def partial(self) -> dict[str, Any]:
         """The JSON fields that mark a partial result; empty when every shard answered."""

