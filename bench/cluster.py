@@ -103,7 +103,7 @@ def main() -> None:
             print(f"{label}: {report.seconds:.1f} s warm ({rates[label]:.1f} chunks/s, {report.encoder}); "
                   f"first build with export and worker start {cold:.1f} s")
             if nodes == 2:
-                opened = qa.open_cluster(sharded_dir, cluster.address)
+                opened = qa.open_index(sharded_dir, cluster=cluster.address)
                 for mode in ("dense", "lexical", "hybrid"):
                     latency[f"cluster {mode}"] = _latency(opened, queries, mode)
                 opened.close()
