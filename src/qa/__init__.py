@@ -20,17 +20,20 @@ if TYPE_CHECKING:
     from qa.api import (
         Index,
         answer_model,
-        ask,
         build_index,
         check_question,
         inference_model,
         load_encoder,
-        open_index,
-        open_or_build,
         verify_answer,
     )
     from qa.audit import read_answer
-    from qa.cluster.index import ClusterIndex, open_cluster, open_or_build_cluster
+    from qa.cluster.index import (
+        ClusterIndex,
+        open_cluster,
+        open_or_build_cluster,
+        serve_index,
+        stop_serving,
+    )
     from qa.config import ENCODERS as QUERY_ENCODERS
     from qa.config import INDEX_ENCODERS, MODES, Settings, resolve_settings
     from qa.conversation import Conversation
@@ -62,14 +65,16 @@ if TYPE_CHECKING:
     )
     from qa.indexing import IndexProgress, IndexReport
     from qa.loading import SUFFIXES as DOCUMENT_SUFFIXES
+    from qa.opening import ask, open_index, open_or_build
     from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit, Manifest
 
 _LAZY = {
     "qa.audit": ("read_answer",),
     "qa.conversation": ("Conversation",),
-    "qa.api": ("Index", "answer_model", "inference_model", "ask", "verify_answer", "build_index", "check_question", "load_encoder",
-               "open_index", "open_or_build"),
-    "qa.cluster.index": ("ClusterIndex", "open_cluster", "open_or_build_cluster"),
+    "qa.api": ("Index", "answer_model", "inference_model", "verify_answer", "build_index", "check_question", "load_encoder"),
+    # Either kind of index folder, single or sharded (see qa.opening for why this is its own module).
+    "qa.opening": ("ask", "open_index", "open_or_build"),
+    "qa.cluster.index": ("ClusterIndex", "open_cluster", "open_or_build_cluster", "serve_index", "stop_serving"),
     "qa.config": ("INDEX_ENCODERS", "MODES", "QUERY_ENCODERS", "Settings", "resolve_settings"),
     "qa.embedding": ("Encoder", "model_spec"),
     "qa.errors": ("ConfigError", "CorpusError", "IndexCorruptError", "IndexLockedError",
@@ -93,7 +98,7 @@ __all__ = [
     "QuestionReport", "QuestionResult", "Settings", "UnsafePathError", "__version__", "answer_model", "inference_model", "ask", "read_answer", "verify_answer",
     "build_index", "check_question", "eval_cache_dir", "evaluate_beir", "evaluate_questions",
     "load_encoder", "materialize_beir_corpus", "mean_metrics", "model_spec", "open_cluster", "open_index", "open_or_build", "open_or_build_cluster",
-    "ranking_metrics", "read_beir", "read_questions", "resolve_settings",
+    "ranking_metrics", "read_beir", "read_questions", "resolve_settings", "serve_index", "stop_serving",
 ]
 
 

@@ -261,36 +261,48 @@ def inference_model() -> Judge:
     return shipped_judge()
 
 
-def verify_answer(answer: dict[str, Any], index: Index | None = None) -> Verification:
+def verify_answer(answer: dict[str, Any], index: Index | str | Path | None = None) -> Verification:
     """Re-check a saved JSON answer (``Answer.to_dict()``) against the files as they are now:
-    every quote at its offsets, every cited file's sha256. The files are looked up in ``index``'s
-    corpus when given, else in the corpus the answer names."""
-    from qa.audit import index_identity, verify
+    every quote at its offsets, every cited file's sha256. The files are looked up in the corpus
+    of ``index`` (an opened index, or an index folder, single or sharded) when given, else in
+    the corpus the answer names. A sharded folder is read without Ray: verifying needs only its
+    cluster manifest and the files, not the shards."""
+    from qa.audit import manifest_identity, verify
 
+    if isinstance(index, str | Path):
+        from qa.cluster.manifest import CLUSTER_MANIFEST, is_cluster_index, read_manifest
+
+        if is_cluster_index(Path(index)):
+            corpus = Path(read_manifest(Path(index))["corpus"])
+            return verify(answer, corpus, manifest_identity(Path(index) / CLUSTER_MANIFEST))
+        index = open_index(index)
     if index is not None:
-        return verify(answer, index.corpus, index_identity(index.stored.generation))
+        if index.identity is None:
+            raise QAError("this index has no identity to check answers against")
+        return verify(answer, index.corpus, index.identity)
     if not isinstance(answer.get("corpus"), str):
         raise QAError("the answer does not name its corpus (it predates fingerprints): give the index with --index-dir")
     return verify(answer, Path(answer["corpus"]))
 
 
 def _cluster_address(index_dir: str | Path, cluster: str | None) -> str | None:
-    """The Ray address to use (``cluster``, else $QA_CLUSTER); refuses to treat a sharded index
-    as a single one, which would silently build or read the wrong thing."""
+    """The Ray address to build on (``cluster``, else $QA_CLUSTER); a sharded index is never
+    rebuilt as a single one (that would silently build the wrong thing): with no address it
+    is built on ``local``, a Ray instance for this process (as ``qa.open_index`` serves it)."""
     import os
 
     from qa.cluster.manifest import is_cluster_index
 
     cluster = cluster or os.environ.get("QA_CLUSTER") or None
     if cluster is None and is_cluster_index(Path(index_dir)):
-        raise QAError(f"{index_dir} is a sharded index: pass --cluster ADDRESS (or set QA_CLUSTER)")
+        return "local"
     return cluster
 
 
 def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "auto",
                verify: bool = True) -> Index:
-    """Open the committed index in ``index_dir`` (checksums verified). A sharded index is
-    opened with ``qa.open_cluster`` instead (it needs a Ray cluster; see qa.cluster).
+    """Open the committed single index in ``index_dir`` (checksums verified). ``qa.open_index``
+    (qa.opening) is this for a single index and serves a sharded one on Ray.
 
     Args:
         encoder: query encoder, "auto" (the verified ONNX export, else torch), "onnx" or
@@ -305,7 +317,7 @@ def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "a
     if isinstance(encoder, str):
         check_encoder(encoder, ENCODERS)
     if is_cluster_index(Path(index_dir)):
-        raise QAError(f"{index_dir} is a sharded index: open it with --cluster ADDRESS (qa.open_cluster)")
+        raise QAError(f"{index_dir} is a sharded index: open it with qa.open_index, which serves it on Ray")
     return Index(store.open_stored(Path(index_dir), model_spec().name, verify=verify), encoder)
 
 
@@ -358,12 +370,3 @@ def load_encoder(kind: str, index: Index | None = None) -> Encoder:
     if path is None:
         raise ConfigError(f"the {kind} encoder runs an index's ONNX export: give an index that has one")
     return OnnxEncoder(path) if kind == "onnx" else OpenVinoEncoder(path)
-
-
-def ask(question: str, index: Index | str | Path = "embeddings", k: int = 5, mode: str = "hybrid") -> Answer:
-    """Answer one question from an index (an opened ``Index`` or its directory).
-
-    Returns an ``Answer`` with ``text``, ``grounded``, ``citations`` and ``passages``.
-    """
-    opened = index if isinstance(index, Index) else open_index(index)
-    return opened.answer(question, k=k, mode=mode)

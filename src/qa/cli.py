@@ -4,7 +4,6 @@ one-line message and exit code 1; usage errors exit 2. Heavy imports happen insi
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,6 +20,7 @@ from qa import (
     Settings,
     resolve_settings,
 )
+from qa.progress_bar import RichProgress
 from qa.safety import printable, printable_line, safe_json
 
 if TYPE_CHECKING:
@@ -36,56 +36,11 @@ json_option = click.option("--json", "as_json", is_flag=True, help="Print JSON."
 encoder_option = click.option("--encoder", type=click.Choice(QUERY_ENCODERS), default=None,
                               help="Query encoder: auto (ONNX when verified), onnx or torch.")
 cluster_option = click.option("--cluster", default=None, metavar="ADDRESS", envvar="QA_CLUSTER",
-                              help="Sharded index on a Ray cluster: local, auto, host:port or ray://host:10001 (default: QA_CLUSTER). Needs qa[cluster].")
+                              help="Ray cluster of a sharded index: local, auto, host:port or ray://host:10001 (default: QA_CLUSTER, else local for a sharded index). Needs qa[cluster].")
 
 
 def _fail(exc: QAError) -> click.ClickException:
     return click.ClickException(printable(str(exc)))
-
-
-class _RichProgress:
-    """Index progress on stderr: a bar for stages that know their size. Shown from the first
-    stage on, so a run that builds nothing draws nothing."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(TextColumn("{task.description:<40}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeElapsedColumn(),
-                                  console=Console(stderr=True), transient=False)
-        self._task: Any = None
-        self._started = False
-
-    def __enter__(self) -> _RichProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._started:
-            self._finish_stage()
-            self._progress.stop()
-
-    def _finish_stage(self) -> None:
-        if self._task is not None:
-            total = self._progress.tasks[-1].total or 1
-            self._progress.update(self._task, completed=total, total=total)
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        if not self._started:
-            self._progress.start()
-            self._started = True
-        self._finish_stage()
-        self._task = self._progress.add_task(name, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, n)
 
 
 def _print_report(report: IndexReport) -> None:
@@ -94,22 +49,21 @@ def _print_report(report: IndexReport) -> None:
 
 
 def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto", **sharding: Any) -> IndexReport:
-    with _RichProgress() as progress:
+    with RichProgress() as progress:
         report = qa.build_index(settings.corpus, settings.index_dir, rebuild=rebuild,
                                 progress=progress, encoder=encoder, **sharding)
     _print_report(report)
     return report
 
 
-def _open(settings: Settings, cluster: str | None = None) -> Index:
-    """Open the index (``cluster``: the sharded one); on first use build it, saying so."""
+def _open(settings: Settings) -> Index:
+    """Open the index (single or sharded, served on ``settings.cluster``); on first use build it, saying so."""
     def announce(reason: str) -> None:
         click.echo(printable(reason[:1].upper() + reason[1:] + "."), err=True)
 
-    with _RichProgress() as progress:
-        opener = functools.partial(qa.open_or_build_cluster, cluster=cluster) if cluster else qa.open_or_build
-        index = opener(settings.corpus, settings.index_dir, encoder=settings.encoder, update=False,
-                       progress=progress, announce=announce)
+    with RichProgress() as progress:
+        index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder, update=False,
+                                 progress=progress, announce=announce, cluster=settings.cluster)
     if index.built is not None:
         _print_report(index.built)
     return index
@@ -172,8 +126,8 @@ def search(query: str, index_dir: Path | None, k: int | None, mode: str | None, 
            encoder: str | None, cluster: str | None) -> None:
     """Print the passages most relevant to QUERY with path:lines, title and score."""
     try:
-        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
-        opened = _open(settings, cluster=cluster)
+        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder, cluster=cluster)
+        opened = _open(settings)
         hits = opened.search(query, k=settings.k, mode=settings.mode)
     except QAError as exc:
         raise _fail(exc) from exc
@@ -230,13 +184,13 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
     byte for byte, for the same question on the same index; `qa verify` re-checks it later.
     """
     try:
-        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder, cluster=cluster)
         questions = [question] if question is not None else [q for q in _stdin_text().splitlines() if q.strip()]
         if not any(q.strip() for q in questions):  # `qa ask ""` is bad usage, like no question
             raise click.UsageError("give a QUESTION (not empty) or pipe questions on standard input")
         for q in questions:  # before the index is opened: a bad question is the error to report
             qa.check_question(q)
-        opened = _open(settings, cluster=cluster)
+        opened = _open(settings)
         conversation = qa.Conversation(opened, k=settings.k, mode=settings.mode)
         for i, q in enumerate(questions):
             answer = conversation.ask(q)
@@ -275,7 +229,7 @@ def _stdin_text() -> str:
 @cli.command()
 @click.argument("answer_file", metavar="ANSWER.json", type=click.Path(path_type=Path, dir_okay=False))
 @click.option("--index-dir", type=click.Path(path_type=Path), default=None,
-              help="Check against this index's corpus (default: the corpus the answer names).")
+              help="Check against this index's corpus, single or sharded (default: the corpus the answer names).")
 def verify(answer_file: Path, index_dir: Path | None) -> None:
     """Re-check a saved `qa ask --json` answer: is every quote still at its offsets in the files?
 
@@ -287,7 +241,7 @@ def verify(answer_file: Path, index_dir: Path | None) -> None:
         data = qa.read_answer(answer_file)
         index = None
         if index_dir is not None or not isinstance(data.get("corpus"), str):
-            index = qa.open_index(resolve_settings(index_dir=index_dir).index_dir)
+            index = resolve_settings(index_dir=index_dir).index_dir  # a sharded one is read without Ray
         result = qa.verify_answer(data, index)
     except QAError as exc:
         raise _fail(exc) from exc
@@ -307,14 +261,16 @@ def verify(answer_file: Path, index_dir: Path | None) -> None:
 @k_option
 @mode_option
 @encoder_option
+@cluster_option
 def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
-         encoder: str | None) -> None:
+         encoder: str | None, cluster: str | None) -> None:
     """Open the chat: answers on the left, their sources on the right (F1 for keys).
 
     Builds the index first (with a progress bar) when there is none or the corpus changed.
     """
     try:
-        settings = resolve_settings(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder,
+                                    cluster=cluster)
     except QAError as exc:
         raise _fail(exc) from exc
     from qa.tui.app import QAApp
@@ -325,6 +281,30 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
         raise click.ClickException(printable(app.failure))
     if app.return_code:
         sys.exit(app.return_code)
+
+
+@cli.command()
+@index_dir_option
+@click.option("--cluster", required=True, metavar="ADDRESS", envvar="QA_CLUSTER",
+              help="The running Ray cluster: auto, host:port or ray://host:10001 (default: QA_CLUSTER).")
+@click.option("--stop", is_flag=True, help="Remove the shard actors instead.")
+def serve(index_dir: Path | None, cluster: str, stop: bool) -> None:
+    """Keep a sharded index's shard actors running on the cluster, so that later `qa ask`,
+    `qa search` and `qa chat --cluster` use them instead of loading the shards again.
+
+    Returns once every shard is loaded; the actors stay until `qa serve --stop`.
+    """
+    try:
+        root = resolve_settings(index_dir=index_dir).index_dir
+        if stop:
+            names = qa.stop_serving(root, cluster)
+            click.echo(printable(f"Stopped {len(names)} shard actor(s) of {root}."))
+            return
+        pids = qa.serve_index(root, cluster)
+    except QAError as exc:
+        raise _fail(exc) from exc
+    click.echo(printable(f"Serving {root}: {len(pids)} shard actor(s) on {cluster} "
+                         f"(shards {', '.join(sorted(pids))}). Stop them with `qa serve --stop`."))
 
 
 @cli.command("eval-questions")
@@ -387,7 +367,7 @@ def eval_beir(dataset: Path, split: str, index_dir: Path | None, modes: tuple[st
         settings = resolve_settings(corpus=corpus, index_dir=cache / "index", encoder=encoder)
         _build(settings)
         index = qa.open_index(settings.index_dir, encoder=settings.encoder)
-        with _RichProgress() as progress:
+        with RichProgress() as progress:
             progress.stage(f"scoring {len(queries)} queries", len(queries))
             metrics = qa.evaluate_beir(index, queries, qrels, modes or ("dense", "lexical", "hybrid"),
                                        progress=progress.advance)

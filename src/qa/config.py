@@ -2,7 +2,8 @@
 defaults.
 
 The config file is TOML: ``$QA_CONFIG`` if set, else ``./qa.toml``, else
-``~/.config/qa/config.toml``. Keys: ``corpus``, ``index_dir``, ``mode``, ``k``, ``encoder``.
+``~/.config/qa/config.toml``. Keys: ``corpus``, ``index_dir``, ``mode``, ``k``, ``encoder``,
+``cluster``.
 Relative paths in a config file are relative to that file's folder; relative paths from flags
 and variables are relative to the current directory.
 """
@@ -33,6 +34,9 @@ class Settings:
     k: int = 5
     # Query-time encoder: "auto" uses the verified ONNX export when present, else torch.
     encoder: str = "auto"
+    # The Ray address a sharded index is served on (qa[cluster]); None: ``local`` for a sharded
+    # index, and a single index is opened as one.
+    cluster: str | None = None
 
     def __post_init__(self) -> None:
         check_mode(self.mode)
@@ -80,7 +84,7 @@ def _from_file() -> dict[str, Any]:
         data = tomllib.loads(path.read_text(encoding="utf-8"))
     except (OSError, UnicodeDecodeError, tomllib.TOMLDecodeError, RecursionError) as exc:
         raise ConfigError(f"cannot read config file {path}: {type(exc).__name__}: {exc}") from exc
-    unknown = set(data) - {"corpus", "index_dir", "mode", "k", "encoder"}
+    unknown = set(data) - {"corpus", "index_dir", "mode", "k", "encoder", "cluster"}
     if unknown:
         raise ConfigError(f"unknown key(s) in {path}: {', '.join(sorted(unknown))}")
     for key, value in data.items():
@@ -103,6 +107,7 @@ def _from_env() -> dict[str, Any]:
         "mode": os.environ.get("QA_MODE"),
         "k": os.environ.get("QA_K"),
         "encoder": os.environ.get("QA_ENCODER"),
+        "cluster": os.environ.get("QA_CLUSTER"),
     }
     return {key: value for key, value in env.items() if value}
 

@@ -199,8 +199,13 @@ def test_cli_search_and_ask_print_the_same_json(single, sharded_dir, ray_cluster
             assert got["fingerprint"].pop("index")["generation"] == Path(sharded_dir).name
             expected["fingerprint"].pop("index")
         assert got == expected
-    refused = runner.invoke(cli, ["search", query, "--index-dir", str(sharded_dir)], env={"QA_CLUSTER": ""})
-    assert refused.exit_code == 1 and "sharded index" in refused.output
+    # No --cluster and no QA_CLUSTER: the sharded folder is still opened as one (on "local",
+    # which in this process is the cluster it is already connected to).
+    default = runner.invoke(cli, ["search", query, "-k", "5", "--json", "--index-dir", str(sharded_dir)],
+                            env={"QA_CLUSTER": ""})
+    assert default.exit_code == 0, default.output
+    assert json.loads(default.stdout) == json.loads(runner.invoke(
+        cli, ["search", query, "-k", "5", "--json", "--index-dir", str(single.root)]).stdout)
 
 
 def _kill(pid: int) -> None:
@@ -329,6 +334,146 @@ def test_only_the_changed_files_shard_is_rebuilt(sharded_dir, ray_cluster, corpu
         assert hits and hits[0].path == "towns/town-001.md"
     finally:
         opened.close()
+
+
+def test_open_index_serves_a_sharded_folder_like_a_single_one(single, sharded_dir, monkeypatch):
+    import qa
+
+    monkeypatch.delenv("QA_CLUSTER", raising=False)  # the default address: local (here: this connection)
+    opened = qa.open_index(sharded_dir)
+    try:
+        assert isinstance(opened, qa.ClusterIndex)
+        for mode in MODES:
+            _assert_same(single.search(QUERIES[0], k=10, mode=mode), opened.search(QUERIES[0], k=10, mode=mode))
+        got, expected = qa.ask(QUERIES[1], sharded_dir).to_dict(), qa.ask(QUERIES[1], single).to_dict()
+        got["fingerprint"].pop("index"), expected["fingerprint"].pop("index")
+        assert got == expected
+    finally:
+        opened.close()
+
+
+def _qa(*args: str, env: dict[str, str] | None = None, **kwargs) -> subprocess.CompletedProcess:
+    """The qa command in a fresh process (its own Ray driver), this checkout's src first."""
+    src = str(Path(__file__).resolve().parents[2] / "src")
+    return subprocess.run([sys.executable, "-c", "from qa.cli import main; main()", *args], capture_output=True,
+                          text=True, env={**os.environ, "PYTHONPATH": src, **(env or {})}, **kwargs)
+
+
+def test_a_new_process_without_cluster_starts_a_local_ray_and_prints_the_same_json(single, sharded_dir):
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    query = "When was the Pyongyang Declaration signed?"
+    out = _qa("search", query, "-k", "5", "--json", "--index-dir", str(sharded_dir), env={"QA_CLUSTER": ""})
+    assert out.returncode == 0, out.stderr
+    expected = CliRunner().invoke(cli, ["search", query, "-k", "5", "--json", "--index-dir", str(single.root)])
+    assert json.loads(out.stdout) == json.loads(expected.stdout)
+
+
+async def test_chat_answers_from_a_sharded_index(single, corpus, sharded_dir, ray_cluster, tmp_path):
+    from textual.widgets import Static
+
+    from qa.config import Settings
+    from qa.tui.app import QAApp
+    from qa.tui.widgets import QuestionInput, SourceItem, Turn
+
+    question = "When was the Pyongyang Declaration signed?"
+    expected = single.answer(question)
+    app = QAApp(Settings(corpus=corpus, index_dir=sharded_dir, cluster=ray_cluster), export_dir=tmp_path,
+                cursor_blink=False)
+    async with app.run_test(size=(120, 36)) as pilot:
+        for _ in range(2):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        assert app.failure is None and app.index is not None and len(app.index) == len(single)
+        pilot.app.query_one(QuestionInput).focus()
+        pilot.app.query_one(QuestionInput).insert(question)
+        await pilot.press("enter")
+        for _ in range(2):
+            await pilot.app.workers.wait_for_complete()
+            await pilot.pause()
+        turn = list(app.query(Turn))[-1]
+        assert turn.answer is not None and turn.answer.grounded
+        assert turn.answer.text == expected.text and turn.answer.citations == expected.citations
+        assert "20 April 1992" in str(turn.query_one(".answer", Static).render())
+        assert [s.source.path for s in app.query(SourceItem)][:1] == [expected.citations[0].path]
+    app.index.close()
+
+
+def _served(sharded_dir: Path) -> dict[str, object]:
+    from ray.util import list_named_actors
+
+    from qa.cluster.serve import NAMESPACE, actor_prefix
+
+    prefix = actor_prefix(sharded_dir)
+    return {e["name"]: ray.get_actor(e["name"], namespace=NAMESPACE)
+            for e in list_named_actors(all_namespaces=True)
+            if e["namespace"] == NAMESPACE and e["name"].startswith(prefix)}
+
+
+def test_serve_leaves_shard_actors_that_later_processes_use_and_stop_removes_them(single, sharded_dir, ray_cluster):
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+    from qa.cluster.manifest import read_manifest
+    from qa.cluster.serve import actor_prefix
+
+    runner = CliRunner()
+    refused = runner.invoke(cli, ["serve", "--cluster", "local", "--index-dir", str(sharded_dir)])
+    assert refused.exit_code == 1 and "ray start --head" in refused.output
+    started = runner.invoke(cli, ["serve", "--cluster", ray_cluster, "--index-dir", str(sharded_dir)])
+    assert started.exit_code == 0, started.output
+    try:
+        manifest = read_manifest(sharded_dir)
+        shards = manifest["shards"]
+        populated = {s for s, g in shards["generations"].items() if g and shards.get("chunks", {}).get(s, 1)}
+        actors = _served(sharded_dir)
+        prefix = actor_prefix(sharded_dir)  # then <shard>-<generation>
+        assert {name[len(prefix):].split("-", 1)[0] for name in actors} == populated
+        pids = {name: ray.get(a.pid.remote()) for name, a in actors.items()}
+        assert all(ray.get(a.served.remote()) == 0 for a in actors.values())
+        # A later process (its own Ray driver) answers with the served actors, loading no shard itself.
+        query = "When was the Pyongyang Declaration signed?"
+        out = _qa("ask", query, "--json", "--index-dir", str(sharded_dir), "--cluster", ray_cluster)
+        assert out.returncode == 0, out.stderr
+        got = json.loads(out.stdout)
+        expected = single.answer(query).to_dict()
+        got["fingerprint"].pop("index"), expected["fingerprint"].pop("index")
+        assert got == expected
+        after = _served(sharded_dir)
+        assert set(after) == set(actors)
+        assert {name: ray.get(a.pid.remote()) for name, a in after.items()} == pids
+        assert all(ray.get(a.served.remote()) >= 1 for a in after.values())  # each took that query
+        again = runner.invoke(cli, ["serve", "--cluster", ray_cluster, "--index-dir", str(sharded_dir)])
+        assert again.exit_code == 0 and set(_served(sharded_dir)) == set(actors)  # reused, not doubled
+    finally:
+        stopped = runner.invoke(cli, ["serve", "--stop", "--cluster", ray_cluster, "--index-dir", str(sharded_dir)])
+    assert stopped.exit_code == 0, stopped.output
+    assert f"Stopped {len(actors)} shard actor(s)" in stopped.output
+    assert _served(sharded_dir) == {}
+
+
+def test_verify_checks_a_sharded_answer_without_ray(sharded, sharded_dir, tmp_path, monkeypatch):
+    from click.testing import CliRunner
+
+    from qa.cli import cli
+
+    answer = sharded.answer("When was the Pyongyang Declaration signed?").to_dict()
+    assert answer["citations"]
+    saved = tmp_path / "answer.json"
+    saved.write_text(json.dumps(answer), encoding="utf-8")
+    tampered = tmp_path / "tampered.json"
+    answer["citations"][0]["quote"] = "not what the file says"
+    tampered.write_text(json.dumps(answer), encoding="utf-8")
+    monkeypatch.setitem(sys.modules, "ray", None)  # verifying must not need Ray (nor start actors)
+    runner = CliRunner()
+    ok = runner.invoke(cli, ["verify", str(saved), "--index-dir", str(sharded_dir)])
+    assert ok.exit_code == 0, ok.output
+    assert f"Corpus: {sharded.corpus}" in ok.output and "note:" not in ok.output
+    assert "quote(s) current." in ok.output
+    stale = runner.invoke(cli, ["verify", str(tampered), "--index-dir", str(sharded_dir)])
+    assert stale.exit_code == 1 and "STALE" in stale.output
 
 
 def test_losing_a_worker_node_restarts_its_shards_elsewhere(single, sharded, loopback):

@@ -21,11 +21,9 @@ from qa.indexing import IndexReport
 from qa.retrieval import Retriever
 from qa.store import StoredIndex, text_hash
 from qa.types import (
-    Answer,
     ChunkRecord,
     ExportRecord,
     FileRecord,
-    Fingerprint,
     Manifest,
     ModelRecord,
 )
@@ -179,10 +177,9 @@ def set_lexical(stored: StoredIndex, bm25: Any) -> None:
     stored._lexical = lexical.LexicalIndex(bm25)
 
 
-def fingerprint(answer: Answer, manifest_path: Path, answer_model_sha256: str,
-                nli_model_sha256: str | None = None) -> Fingerprint:
-    """``audit.fingerprint`` for a sharded index: its identity is the cluster manifest file
+def manifest_identity(manifest_path: Path) -> Any:
+    """``audit.manifest_identity``: a sharded index's identity is its cluster manifest file
     (which names every shard generation)."""
     from qa import audit
 
-    return audit.fingerprint(answer, audit.manifest_identity(manifest_path), answer_model_sha256, nli_model_sha256)
+    return audit.manifest_identity(manifest_path)

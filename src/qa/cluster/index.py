@@ -11,9 +11,10 @@ import qa.cluster._adapters as qa_
 import qa.cluster.manifest as cm
 from qa.api import Index
 from qa.cluster.build import build_sharded
-from qa.cluster.serve import DEADLINE, ClusterRetriever, ClusterView, ShardPool
+from qa.cluster.runtime import ClusterError
+from qa.cluster.serve import DEADLINE, ClusterRetriever, ClusterView, ShardPool, stop_served
 from qa.errors import ConfigError, IndexMissingError
-from qa.types import Answer, Fingerprint, Hit
+from qa.types import Answer, Hit
 
 
 class ClusterIndex(Index):
@@ -24,6 +25,9 @@ class ClusterIndex(Index):
         super().__init__(view, encoder)  # type: ignore[arg-type]
         self.pool = pool
         self.missing_shards: list[str] = []
+        # Read at open, as a single index reads its generation's: answers name the build the
+        # actors were started on, even after a later build has replaced cluster.json.
+        self.identity = qa_.manifest_identity(view.root / cm.CLUSTER_MANIFEST)
 
     @property
     def retriever(self) -> ClusterRetriever:
@@ -58,10 +62,6 @@ class ClusterIndex(Index):
         finally:
             self._track()
 
-    def _fingerprint(self, answer: Answer, answer_model_sha256: str,
-                     nli_model_sha256: str | None = None) -> Fingerprint:
-        return qa_.fingerprint(answer, self.root / cm.CLUSTER_MANIFEST, answer_model_sha256, nli_model_sha256)
-
     def partial(self) -> dict[str, Any]:
         """The JSON fields that mark a partial result; empty when every shard answered."""
         return {"partial": True, "missing_shards": self.missing_shards} if self.missing_shards else {}
@@ -71,8 +71,9 @@ class ClusterIndex(Index):
 
 
 def open_cluster(index_dir: str | Path, cluster: str, encoder: str | qa_.Encoder = "auto",
-                 deadline: float | None = None) -> ClusterIndex:
-    """Open the sharded index in ``index_dir``: start one actor per shard on ``cluster``.
+                 deadline: float | None = None, *, detached: bool = False) -> ClusterIndex:
+    """Open the sharded index in ``index_dir``: one actor per shard on ``cluster``, reusing those
+    ``qa serve`` left running for this build, starting the others (``detached``: as served ones).
 
     ``deadline``: seconds a query waits for every shard (default ``$QA_CLUSTER_DEADLINE``, else
     30) before answering with what it has, marked partial.
@@ -87,7 +88,34 @@ def open_cluster(index_dir: str | Path, cluster: str, encoder: str | qa_.Encoder
     qa_.model_spec()  # fails early, with the install hint, when the model package is missing
     stats = cm.read_terms(index_dir, manifest["terms"])
     view = ClusterView(index_dir, manifest, stats)
-    return ClusterIndex(view, ShardPool(cluster, index_dir, manifest, deadline), encoder)
+    return ClusterIndex(view, ShardPool(cluster, index_dir, manifest, deadline, detached=detached), encoder)
+
+
+def serve_index(index_dir: str | Path, cluster: str) -> dict[str, int]:
+    """Start the shard actors of the sharded index in ``index_dir`` on ``cluster`` as named,
+    detached actors and wait until each has loaded its shard: later processes that open the
+    index on the same cluster (``qa ask --cluster``) use them instead of loading the shards
+    again. Returns each shard's actor pid. ``stop_serving`` removes them.
+
+    Raises:
+        ClusterError: ``cluster`` is ``local`` (a private Ray ends with this process, and its
+            actors with it), or a shard could not be loaded.
+    """
+    if cluster == "local":
+        raise ClusterError("qa serve needs a Ray cluster that outlives it: start one with `ray start --head`, "
+                           "then pass --cluster auto (or host:port, ray://host:10001)")
+    index = open_cluster(index_dir, cluster, detached=True)
+    pids, missing = index.pool.call("pid", {name: () for name in index.pool.actors})
+    if missing:
+        raise ClusterError(f"shard(s) {', '.join(missing)} did not load within {index.pool.deadline:.0f} s; "
+                           "they stay starting on the cluster: check `ray status`, or `qa serve --stop`")
+    return pids
+
+
+def stop_serving(index_dir: str | Path, cluster: str) -> list[str]:
+    """Remove the actors ``serve_index`` started for the index in ``index_dir`` (every build of
+    it); the names of those removed."""
+    return stop_served(cluster, Path(index_dir).absolute())
 
 
 def open_or_build_cluster(corpus_dir: str | Path, index_dir: str | Path, *, cluster: str,

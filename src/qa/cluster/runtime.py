@@ -7,7 +7,8 @@ from typing import Any
 
 from qa.errors import QAError
 
-INSTALL_HINT = 'install the cluster extra: pip install "qa[cluster]" (or pip install "ray[client]>=2.40,<3")'
+INSTALL_HINT = ('install the cluster extra: pip install -e ".[cluster]" in a qa checkout, '
+                'pip install "qa[cluster]" otherwise (it is ray[client]>=2.40,<3)')
 
 
 class ClusterError(QAError):

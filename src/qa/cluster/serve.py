@@ -61,9 +61,13 @@ class ShardServer:
         stats = cm.read_terms(Path(index_dir), terms)
         texts = [s.chunk.embedding_text() for s in self.stored.chunks]
         qa_.set_lexical(self.stored, global_bm25(qa_.lexical_tokens(texts), stats))
+        self.queries = 0  # candidate calls answered: shows which process's queries a served actor took
 
     def pid(self) -> int:
         return os.getpid()
+
+    def served(self) -> int:
+        return self.queries
 
     def node(self) -> str:
         """The Ray node this shard is served from (hex id)."""
@@ -80,6 +84,7 @@ class ShardServer:
         """
         import numpy as np
 
+        self.queries += 1
         size = self.stored.size
         depth = min(size, pool)
         dense: dict[int, float] = {}
@@ -181,17 +186,40 @@ class ClusterView:
         return self.root / qa_.MODELS_DIR / info.file if info else None
 
 
-class ShardPool:
-    """The shard actors of one opened index, and the fan-out with its deadline."""
+NAMESPACE = "qa"  # Ray namespace of the shard actors `qa serve` leaves running
 
-    def __init__(self, address: str, index_dir: Path, manifest: dict[str, Any], deadline: float = DEADLINE) -> None:
+
+def actor_prefix(index_dir: Path) -> str:
+    """The start of the names of the served actors of the index at ``index_dir``."""
+    import hashlib
+
+    return f"qa-shard-{hashlib.sha256(str(Path(index_dir).absolute()).encode('utf-8')).hexdigest()[:16]}-"
+
+
+def actor_name(index_dir: Path, shard: str, generation: str) -> str:
+    """A served shard actor's name: the index folder, the shard and the generation it holds, so
+    a process never reuses an actor serving another index or an older build of this one."""
+    return f"{actor_prefix(index_dir)}{shard}-{generation}"
+
+
+class ShardPool:
+    """The shard actors of one opened index, and the fan-out with its deadline.
+
+    Actors that ``qa serve`` started for this very build (named, detached: they outlive the
+    process that made them) are reused; the others are started here, owned by this process
+    and stopped by ``close``. ``detached`` starts them as served actors instead.
+    """
+
+    def __init__(self, address: str, index_dir: Path, manifest: dict[str, Any], deadline: float = DEADLINE,
+                 detached: bool = False) -> None:
         self.ray = connect(address)
         self.index_dir = index_dir
         self.manifest = manifest
         self.deadline = deadline
-        self.actor_class = self.ray.remote(ShardServer).options(
-            max_restarts=MAX_RESTARTS, max_task_retries=-1, num_cpus=0, scheduling_strategy="SPREAD")
+        self.detached = detached
+        self.actor_class = self.ray.remote(ShardServer)
         self.actors: dict[str, Any] = {}
+        self.served: set[str] = set()  # shards answered by served actors this process must not stop
         shards = manifest["shards"]
         for name, generation in shards["generations"].items():
             if generation and shards.get("chunks", {}).get(name, 1):
@@ -199,10 +227,24 @@ class ShardPool:
 
     def _start(self, name: str) -> Any:
         generation = self.manifest["shards"]["generations"][name]
+        served = actor_name(self.index_dir, name, generation)
+        try:
+            actor = self.ray.get_actor(served, namespace=NAMESPACE)
+        except ValueError:  # no actor of that name (never served, stopped, or dead for good)
+            actor = None
+        if actor is not None:
+            self.served.add(name)
+            return actor
+        self.served.discard(name)
         rows = {p: r["row"] for p, r in self.manifest["files"].items() if f"{r['shard']:03d}" == name}
-        return self.actor_class.remote(str(self.index_dir / cm.SHARDS_DIR / name), generation,
-                                       self.manifest["model"]["name"], rows, str(self.index_dir),
-                                       self.manifest["terms"])
+        options: dict[str, Any] = {"max_restarts": MAX_RESTARTS, "max_task_retries": -1, "num_cpus": 0,
+                                   "scheduling_strategy": "SPREAD"}
+        if self.detached:
+            options.update(name=served, namespace=NAMESPACE, lifetime="detached", get_if_exists=True)
+            self.served.add(name)
+        return self.actor_class.options(**options).remote(
+            str(self.index_dir / cm.SHARDS_DIR / name), generation, self.manifest["model"]["name"], rows,
+            str(self.index_dir), self.manifest["terms"])
 
     def call(self, method: str, args: dict[str, tuple[Any, ...]]) -> tuple[dict[str, Any], list[str]]:
         """``method(*args[shard])`` on each named shard; returns the answers and the shards that
@@ -236,9 +278,28 @@ class ShardPool:
         return answers
 
     def close(self) -> None:
-        for actor in self.actors.values():
-            self.ray.kill(actor, no_restart=True)
+        """Stop the actors this process started; served ones stay up for the next process."""
+        for name, actor in self.actors.items():
+            if name not in self.served:
+                self.ray.kill(actor, no_restart=True)
         self.actors.clear()
+
+
+def stop_served(address: str, index_dir: Path) -> list[str]:
+    """Kill every served actor of the index at ``index_dir`` (any build of it); their names."""
+    ray = connect(address)
+    from ray.util import list_named_actors
+
+    prefix = actor_prefix(index_dir)
+    stopped = []
+    for entry in list_named_actors(all_namespaces=True):
+        if entry.get("namespace") == NAMESPACE and str(entry.get("name", "")).startswith(prefix):
+            try:
+                ray.kill(ray.get_actor(entry["name"], namespace=NAMESPACE), no_restart=True)
+            except ValueError:  # gone meanwhile
+                continue
+            stopped.append(entry["name"])
+    return sorted(stopped)
 
 
 class ClusterRetriever(qa_.Retriever):

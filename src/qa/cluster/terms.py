@@ -10,6 +10,7 @@ numbers the single index computes (bm25s "lucene" variant, float32).
 
 from __future__ import annotations
 
+import math
 from collections import Counter
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
@@ -48,45 +49,69 @@ class TermStats:
         return TermStats(int(data["docs"]), int(data["tokens"]), {str(k): int(v) for k, v in data["df"].items()})
 
 
+K1, B = 1.5, 0.75  # bm25s's defaults, which the single index is built with (lexical.py)
+
+
+def lucene_idf(df: int, docs: int) -> float:
+    """BM25's idf in the Lucene variant (never negative: a term in every document weighs a little)."""
+    return math.log(1 + (docs - df + 0.5) / (df + 0.5))
+
+
+def score_matrix(token_ids: list[list[int]], idf: np.ndarray, average: np.floating) -> Any:
+    """The BM25 score of every (document, term) pair that occurs, as a CSC matrix with one row
+    per document and one column per term (the layout bm25s scores queries from).
+
+    The arithmetic is the single index's, operation for operation, so the float32 results are
+    bit-identical (tests/unit/test_cluster_terms.py checks it against bm25s): the term-frequency
+    part ``tf / (k1 * ((1 - b) + b * len / avg) + tf)`` in float64 from float32 counts, times
+    the float32 idf, rounded to float32 once at the end.
+    """
+    import numpy as np
+    import scipy.sparse as sp
+
+    n_terms = len(idf)
+    size = sum(len(set(doc)) for doc in token_ids)
+    data = np.empty(size, dtype=np.float32)
+    rows = np.empty(size, dtype=np.int32)
+    cols = np.empty(size, dtype=np.int32)
+    at = 0
+    for row, doc in enumerate(token_ids):
+        counts = Counter(doc)
+        terms = np.fromiter(counts.keys(), dtype=np.int32, count=len(counts))
+        tf = np.fromiter(counts.values(), dtype=np.float32, count=len(counts))
+        tfc = tf / (K1 * ((1 - B) + B * len(doc) / average) + tf)
+        data[at:at + len(counts)] = idf[terms] * tfc
+        rows[at:at + len(counts)] = row
+        cols[at:at + len(counts)] = terms
+        at += len(counts)
+    return sp.csc_matrix((data, (rows, cols)), shape=(len(token_ids), n_terms), dtype=np.float32)
+
+
 def global_bm25(token_lists: list[list[str]], stats: TermStats) -> Any:
     """A bm25s index over one shard's chunks whose idf and length normalisation use the
     collection's ``stats``: ``get_scores`` then returns the single index's scores for these chunks.
 
-    It follows bm25s's own ``index`` step by step (vocabulary, then scores, then the CSC matrix)
-    and only swaps the three statistics, so the float32 arithmetic is the same.
+    qa computes the score matrix itself (``score_matrix``) and hands it to a ``bm25s.BM25``
+    through the attributes its saved indexes load into, so queries are scored by bm25s exactly
+    as the single index's are, without reaching into bm25s's private scoring functions.
     """
     import bm25s
     import numpy as np
-    import scipy.sparse as sp
-    from bm25s import scoring
 
-    bm25 = bm25s.BM25()
     vocab: dict[str, int] = {}
     for tokens in token_lists:
         for token in tokens:
             vocab.setdefault(token, len(vocab))
-    ids = [[vocab[t] for t in tokens] for tokens in token_lists]
-    local_df: dict[int, int] = dict.fromkeys(range(len(vocab)), 0)
-    for doc in ids:
-        for tid in set(doc):
-            local_df[tid] += 1
     missing = [t for t in vocab if t not in stats.df]
     if missing:
         raise ValueError(f"{len(missing)} shard terms are not in the collection statistics (e.g. {missing[0]!r})")
-    global_df = {vocab[t]: stats.df[t] for t in vocab}
-    idf = scoring._build_idf_array(global_df, n_docs=stats.docs,
-                                   compute_idf_fn=scoring._select_idf_scorer(bm25.idf_method),
-                                   dtype=bm25.dtype)
+    idf = np.array([lucene_idf(stats.df[t], stats.docs) for t in vocab], dtype=np.float32)
     # The single index's average is np.mean over int lengths: an exact sum divided by N, float64.
-    average: np.floating = np.float64(stats.tokens) / np.float64(max(stats.docs, 1))
-    data, doc_idx, vocab_idx = scoring._build_scores_and_indices_for_matrix(
-        corpus_token_ids=ids, idf_array=idf, avg_doc_len=average, doc_frequencies=local_df,
-        k1=bm25.k1, b=bm25.b, delta=bm25.delta, nonoccurrence_array=None, method=bm25.method,
-        dtype=bm25.dtype, int_dtype=bm25.int_dtype, show_progress=False,
-    )
-    matrix = sp.csc_matrix((data, (doc_idx, vocab_idx)), shape=(len(ids), len(vocab)), dtype=bm25.dtype)
+    average = np.float64(stats.tokens) / np.float64(max(stats.docs, 1))
+    matrix = score_matrix([[vocab[t] for t in tokens] for tokens in token_lists], idf, average)
+    bm25 = bm25s.BM25(k1=K1, b=B, method="lucene", idf_method="lucene")
     bm25.scores = {"data": matrix.data, "indices": matrix.indices, "indptr": matrix.indptr,
-                   "num_docs": len(ids)}
+                   "num_docs": len(token_lists)}
     vocab[""] = len(vocab)  # as bm25s adds it (create_empty_token); it scores nothing
     bm25.vocab_dict = vocab
     bm25.unique_token_ids_set = set(vocab.values())

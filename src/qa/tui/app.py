@@ -162,13 +162,14 @@ class QAApp(ConversationCommands, App[None]):
         try:
             try:
                 index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
-                                         rebuild=rebuild, progress=PostedProgress(self), announce=announce)
+                                         rebuild=rebuild, progress=PostedProgress(self), announce=announce,
+                                         cluster=settings.cluster)
             except IndexLockedError:
                 # Another `qa index` is writing: answer from what is committed meanwhile
                 # (each question picks up its new generation), or wait for it and retry.
                 self.post_message(IndexStage(None))
                 try:
-                    index = qa.open_index(settings.index_dir, encoder=settings.encoder)
+                    index = qa.open_index(settings.index_dir, encoder=settings.encoder, cluster=settings.cluster)
                 except IndexMissingError:
                     self.post_message(IndexStatus("qa · another `qa index` is building the index: waiting…"))
                     self.call_from_thread(self.set_timer, LOCK_RETRY_SECONDS, self.open_index)
