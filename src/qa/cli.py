@@ -4,7 +4,6 @@ one-line message and exit code 1; usage errors exit 2. Heavy imports happen insi
 
 from __future__ import annotations
 
-import functools
 import sys
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -21,13 +20,17 @@ from qa import (
     Settings,
     resolve_settings,
 )
+from qa.console import RichProgress
 from qa.safety import printable, printable_line, safe_json
 
 if TYPE_CHECKING:
     from qa import Answer, Hit, Index, IndexReport
 
 index_dir_option = click.option("--index-dir", type=click.Path(path_type=Path), default=None,
-                                help="Index directory (default: embeddings/, or QA_INDEX_DIR).")
+                                help="Index directory (default: QA_INDEX_DIR, else embeddings/ for ./corpus, "
+                                     "else the corpus's own folder in ~/.cache/qa/indexes/).")
+corpus_option = click.option("--corpus", type=click.Path(path_type=Path), default=None,
+                             help="Corpus folder (default: corpus/, or QA_CORPUS); it gets its own index.")
 mode_option = click.option("--mode", type=click.Choice(MODES), default=None,
                            help="Retrieval: hybrid (default), dense or lexical.")
 k_option = click.option("-k", "k", type=click.IntRange(1, 1000), default=None,
@@ -43,58 +46,13 @@ def _fail(exc: QAError) -> click.ClickException:
     return click.ClickException(printable(str(exc)))
 
 
-class _RichProgress:
-    """Index progress on stderr: a bar for stages that know their size. Shown from the first
-    stage on, so a run that builds nothing draws nothing."""
-
-    def __init__(self) -> None:
-        from rich.console import Console
-        from rich.progress import (
-            BarColumn,
-            MofNCompleteColumn,
-            Progress,
-            TextColumn,
-            TimeElapsedColumn,
-        )
-
-        self._progress = Progress(TextColumn("{task.description:<40}"), BarColumn(),
-                                  MofNCompleteColumn(), TimeElapsedColumn(),
-                                  console=Console(stderr=True), transient=False)
-        self._task: Any = None
-        self._started = False
-
-    def __enter__(self) -> _RichProgress:
-        return self
-
-    def __exit__(self, *exc: object) -> None:
-        if self._started:
-            self._finish_stage()
-            self._progress.stop()
-
-    def _finish_stage(self) -> None:
-        if self._task is not None:
-            total = self._progress.tasks[-1].total or 1
-            self._progress.update(self._task, completed=total, total=total)
-
-    def stage(self, name: str, total: int | None = None) -> None:
-        if not self._started:
-            self._progress.start()
-            self._started = True
-        self._finish_stage()
-        self._task = self._progress.add_task(name, total=total)
-
-    def advance(self, n: int = 1) -> None:
-        if self._task is not None:
-            self._progress.advance(self._task, n)
-
-
 def _print_report(report: IndexReport) -> None:
     for line in report.lines():
         click.echo(printable_line(line), err=True)
 
 
 def _build(settings: Settings, rebuild: bool = False, encoder: str = "auto", **sharding: Any) -> IndexReport:
-    with _RichProgress() as progress:
+    with RichProgress() as progress:
         report = qa.build_index(settings.corpus, settings.index_dir, rebuild=rebuild,
                                 progress=progress, encoder=encoder, **sharding)
     _print_report(report)
@@ -106,10 +64,14 @@ def _open(settings: Settings, cluster: str | None = None) -> Index:
     def announce(reason: str) -> None:
         click.echo(printable(reason[:1].upper() + reason[1:] + "."), err=True)
 
-    with _RichProgress() as progress:
-        opener = functools.partial(qa.open_or_build_cluster, cluster=cluster) if cluster else qa.open_or_build
-        index = opener(settings.corpus, settings.index_dir, encoder=settings.encoder, update=False,
-                       progress=progress, announce=announce)
+    with RichProgress() as progress:
+        if cluster:
+            index: Index = qa.open_or_build_cluster(settings.corpus, settings.index_dir, cluster=cluster,
+                                                    encoder=settings.encoder, update=False,
+                                                    progress=progress, announce=announce)
+        else:
+            index = qa.open_or_build(settings.asked_corpus, settings.index_dir, encoder=settings.encoder,
+                                     update=False, progress=progress, announce=announce)
     if index.built is not None:
         _print_report(index.built)
     return index
@@ -162,17 +124,18 @@ def _hit_lines(hit: Hit) -> list[str]:
 
 @cli.command()
 @click.argument("query")
+@corpus_option
 @index_dir_option
 @k_option
 @mode_option
 @json_option
 @encoder_option
 @cluster_option
-def search(query: str, index_dir: Path | None, k: int | None, mode: str | None, as_json: bool,
-           encoder: str | None, cluster: str | None) -> None:
+def search(query: str, corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
+           as_json: bool, encoder: str | None, cluster: str | None) -> None:
     """Print the passages most relevant to QUERY with path:lines, title and score."""
     try:
-        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder)
         opened = _open(settings, cluster=cluster)
         hits = opened.search(query, k=settings.k, mode=settings.mode)
     except QAError as exc:
@@ -215,6 +178,7 @@ def _print_answer(answer: Answer) -> None:
 
 @cli.command()
 @click.argument("question", required=False)
+@corpus_option
 @index_dir_option
 @k_option
 @mode_option
@@ -222,7 +186,7 @@ def _print_answer(answer: Answer) -> None:
 @encoder_option
 @click.option("--explain", is_flag=True, help="Show why: passage scores, candidate sentences, the decision.")
 @cluster_option
-def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str | None,
+def ask(question: str | None, corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
         as_json: bool, encoder: str | None, explain: bool, cluster: str | None) -> None:
     """Answer QUESTION with cited sentences, or say the documents don't.
 
@@ -230,7 +194,7 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
     byte for byte, for the same question on the same index; `qa verify` re-checks it later.
     """
     try:
-        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder)
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder)
         questions = [question] if question is not None else [q for q in _stdin_text().splitlines() if q.strip()]
         if not any(q.strip() for q in questions):  # `qa ask ""` is bad usage, like no question
             raise click.UsageError("give a QUESTION (not empty) or pipe questions on standard input")
@@ -301,8 +265,7 @@ def verify(answer_file: Path, index_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--corpus", type=click.Path(path_type=Path), default=None,
-              help="Corpus folder to index on first run (default: corpus/).")
+@corpus_option
 @index_dir_option
 @k_option
 @mode_option
@@ -387,7 +350,7 @@ def eval_beir(dataset: Path, split: str, index_dir: Path | None, modes: tuple[st
         settings = resolve_settings(corpus=corpus, index_dir=cache / "index", encoder=encoder)
         _build(settings)
         index = qa.open_index(settings.index_dir, encoder=settings.encoder)
-        with _RichProgress() as progress:
+        with RichProgress() as progress:
             progress.stage(f"scoring {len(queries)} queries", len(queries))
             metrics = qa.evaluate_beir(index, queries, qrels, modes or ("dense", "lexical", "hybrid"),
                                        progress=progress.advance)

@@ -152,7 +152,7 @@ class QAApp(App[None]):
 
         try:
             try:
-                index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
+                index = qa.open_or_build(settings.asked_corpus, settings.index_dir, encoder=settings.encoder,
                                          rebuild=rebuild, progress=_PostedProgress(self), announce=announce)
             except IndexLockedError:
                 # Another `qa index` is writing: answer from what is committed meanwhile
