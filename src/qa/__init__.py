@@ -61,6 +61,7 @@ if TYPE_CHECKING:
     )
     from qa.indexing import IndexProgress, IndexReport
     from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit, Manifest
+    from qa.watching import Watcher, WatchEvent
 
 _LAZY = {
     "qa.audit": ("read_answer",),
@@ -78,6 +79,7 @@ _LAZY = {
                       "mean_metrics", "ranking_metrics", "read_beir", "read_questions"),
     "qa.indexing": ("IndexProgress", "IndexReport"),
     "qa.types": ("Answer", "AnswerSpan", "Chunk", "Citation", "Document", "Hit", "Manifest"),
+    "qa.watching": ("WatchEvent", "Watcher"),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 _RENAMED = {"QUERY_ENCODERS": "ENCODERS"}
@@ -90,7 +92,7 @@ __all__ = [
     "QuestionReport", "QuestionResult", "Settings", "UnsafePathError", "__version__", "answer_model", "ask", "read_answer", "verify_answer",
     "build_index", "check_question", "eval_cache_dir", "evaluate_beir", "evaluate_questions",
     "load_encoder", "materialize_beir_corpus", "mean_metrics", "model_spec", "open_cluster", "open_index", "open_or_build", "open_or_build_cluster",
-    "ranking_metrics", "read_beir", "read_questions", "resolve_settings",
+    "ranking_metrics", "read_beir", "read_questions", "resolve_settings", "WatchEvent", "Watcher",
 ]
 
 

@@ -20,7 +20,7 @@ from qa import (
     Settings,
     resolve_settings,
 )
-from qa.console import RichProgress
+from qa.console import RichProgress, run_watch
 from qa.safety import printable, printable_line, safe_json
 
 if TYPE_CHECKING:
@@ -265,13 +265,27 @@ def verify(answer_file: Path, index_dir: Path | None) -> None:
 
 
 @cli.command()
+@click.argument("corpus", required=False, type=click.Path(path_type=Path))
+@index_dir_option
+def watch(corpus: Path | None, index_dir: Path | None) -> None:
+    """Keep the index of CORPUS (default: corpus/) up to date as its files change (Ctrl+C stops)."""
+    try:
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir)
+        _build(settings)  # catch up first: changes made while nothing was watching
+        run_watch(qa.Watcher(settings.corpus, settings.index_dir), click.echo)
+    except QAError as exc:
+        raise _fail(exc) from exc
+
+
+@cli.command()
 @corpus_option
 @index_dir_option
 @k_option
 @mode_option
 @encoder_option
+@click.option("--watch", is_flag=True, help="Re-index changed, added and deleted files in the background.")
 def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
-         encoder: str | None) -> None:
+         encoder: str | None, watch: bool) -> None:
     """Open the chat: answers on the left, their sources on the right (F1 for keys).
 
     Builds the index first (with a progress bar) when there is none or the corpus changed.
@@ -282,7 +296,7 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
         raise _fail(exc) from exc
     from qa.tui.app import QAApp
 
-    app = QAApp(settings)
+    app = QAApp(settings, watch=watch)
     app.run()
     if app.failure:  # the chat showed it; the exit code must say it too
         raise click.ClickException(printable(app.failure))

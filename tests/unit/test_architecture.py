@@ -19,7 +19,7 @@ FLOW = ["_version", "errors", "types", "locations", "config", "safety", "html_re
         # qa.cluster (the optional Ray path): api builds through cluster.build and recognises a
         # sharded index by cluster.manifest; cluster.index subclasses api.Index.
         "cluster.terms", "cluster.runtime", "cluster.manifest", "cluster._adapters", "cluster.serve",
-        "cluster.build", "api", "conversation", "cluster.index", "cluster.__init__", "__init__", "tui.widgets",
+        "cluster.build", "api", "conversation", "watching", "cluster.index", "cluster.__init__", "__init__", "tui.widgets",
         "tui.screens", "tui.app", "console", "cli"]
 INTERFACES = ["tui.widgets", "tui.screens", "tui.app", "console", "cli"]  # `qa chat` starts the TUI
 PUBLIC_MODULES = {"qa", "qa.types", "qa.errors", "qa.config", "qa.safety"}

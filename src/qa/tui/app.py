@@ -72,6 +72,15 @@ class IndexRefreshed(Message):
         self.index = index
 
 
+class WatchStatus(Message):
+    """The watcher re-indexed (or failed to): a new status line; the next question answers
+    from the new generation (``Index.refreshed``)."""
+
+    def __init__(self, event: qa.WatchEvent) -> None:
+        super().__init__()
+        self.event = event
+
+
 class Answered(Message):
     """A turn's answer, or (``answer`` None) the error ``error``."""
 
@@ -109,9 +118,13 @@ class QAApp(App[None]):
         Binding("f4", "focus_pane('question')", "Question", show=False),
     ]
 
-    def __init__(self, settings: Settings, *, export_dir: Path | None = None, cursor_blink: bool = True) -> None:
+    def __init__(self, settings: Settings, *, export_dir: Path | None = None, cursor_blink: bool = True,
+                 watch: bool = False) -> None:
         super().__init__()
         self.settings = settings
+        self.watch_corpus = watch  # (App.watch is Textual's own)
+        self.watcher: qa.Watcher | None = None
+        self.watch_line = ""
         self.export_dir = export_dir or Path.cwd()
         self.cursor_blink = cursor_blink
         self.index: Index | None = None
@@ -212,6 +225,24 @@ class QAApp(App[None]):
         self._show_index(index)
         for notice in index.notices:
             self.notify(notice, severity="warning", markup=False)
+        if self.watch_corpus and self.watcher is None:
+            def post(event: qa.WatchEvent) -> None:  # from the watcher's thread
+                self.post_message(WatchStatus(event))
+
+            self.watcher = qa.Watcher(index.corpus, index.root, on_event=post)
+            self.watcher.start()
+
+    @on(WatchStatus)
+    def _watch_status(self, message: WatchStatus) -> None:
+        self.watch_line = message.event.line()
+        if message.event.kind == "error":
+            self.notify(message.event.message, severity="error", timeout=10, markup=False)
+        if self.index is not None:
+            self._show_index(self.index)
+
+    def on_unmount(self) -> None:
+        if self.watcher is not None:  # stops within ~50 ms; a daemon thread in any case
+            self.watcher.stop()
 
     @on(IndexRefreshed)
     def _index_refreshed(self, message: IndexRefreshed) -> None:
@@ -222,11 +253,16 @@ class QAApp(App[None]):
     def _show_index(self, index: Index) -> None:
         self.index = index
         model = index.model_name.rsplit("/", 1)[-1]
-        corpus = index.corpus
+        corpus, root = index.corpus, index.root.absolute()
         with contextlib.suppress(ValueError):
             corpus = corpus.relative_to(Path.cwd())
-        self._set_info(f"qa · {corpus} · {len(index.manifest.files)} files · "
-                       f"{len(index)} chunks · {model} ({index.encoder_kind}) · {self.settings.mode}")
+        try:
+            where = str(root.relative_to(Path.cwd()))
+        except ValueError:  # a cache folder: its last parts say which (and keep snapshots stable)
+            where = "…/" + "/".join(root.parts[-2:])
+        watching = f" · {self.watch_line}" if self.watch_line else ""
+        self._set_info(f"qa · {corpus} · index {where} · {len(index.manifest.files)} files · "
+                       f"{len(index)} chunks · {model} ({index.encoder_kind}) · {self.settings.mode}{watching}")
 
     # -- asking ---------------------------------------------------------------------------
     @on(QuestionInput.Submitted)
