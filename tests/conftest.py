@@ -4,6 +4,7 @@ session (with its ONNX export), and tests that change an index work on copies.""
 from __future__ import annotations
 
 import shutil
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,18 @@ import pytest
 ROOT = Path(__file__).resolve().parent.parent
 CORPUS = ROOT / "corpus"
 QUESTIONS = ROOT / "questions" / "shipped-corpus.jsonl"
+
+
+@pytest.fixture(scope="session", autouse=True)
+def user_cache(tmp_path_factory) -> Iterator[Path]:
+    """$XDG_CACHE_HOME for the whole run: qa's user cache (the shared ONNX export, the indexes
+    of corpora without --index-dir) goes to a temporary folder, never ~/.cache, and is shared
+    by the run's tests (and their subprocesses) so the model is exported once. A test that
+    needs a cold cache sets its own with monkeypatch."""
+    cache = tmp_path_factory.mktemp("xdg-cache")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_CACHE_HOME", str(cache))
+        yield cache
 
 
 @pytest.fixture(scope="session")

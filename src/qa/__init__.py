@@ -67,6 +67,7 @@ if TYPE_CHECKING:
     from qa.loading import SUFFIXES as DOCUMENT_SUFFIXES
     from qa.opening import ask, open_index, open_or_build
     from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit, Manifest
+    from qa.watching import Watcher, WatchEvent
 
 _LAZY = {
     "qa.audit": ("read_answer",),
@@ -86,6 +87,7 @@ _LAZY = {
     "qa.indexing": ("IndexProgress", "IndexReport"),
     "qa.loading": ("DOCUMENT_SUFFIXES",),  # the file types a corpus folder is read for
     "qa.types": ("Answer", "AnswerSpan", "Chunk", "Citation", "Document", "Hit", "Manifest"),
+    "qa.watching": ("WatchEvent", "Watcher"),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}
 _RENAMED = {"QUERY_ENCODERS": "ENCODERS", "DOCUMENT_SUFFIXES": "SUFFIXES"}
@@ -99,6 +101,7 @@ __all__ = [
     "build_index", "check_question", "eval_cache_dir", "evaluate_beir", "evaluate_questions",
     "load_encoder", "materialize_beir_corpus", "mean_metrics", "model_spec", "open_cluster", "open_index", "open_or_build", "open_or_build_cluster",
     "ranking_metrics", "read_beir", "read_questions", "resolve_settings", "serve_index", "stop_serving",
+    "WatchEvent", "Watcher",
 ]
 
 

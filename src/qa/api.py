@@ -14,9 +14,18 @@ from qa.answering import decide
 from qa.config import ENCODERS, check_encoder, check_k, check_mode
 from qa.embedding import Encoder, OnnxEncoder, OpenVinoEncoder, TorchEncoder, model_spec
 from qa.encoder_policy import export_path, query_encoder
-from qa.errors import ConfigError, CorpusError, IndexMissingError, QAError, QuestionError
+from qa.errors import (
+    ConfigError,
+    CorpusError,
+    IndexCorruptError,
+    IndexMismatchError,
+    IndexMissingError,
+    QAError,
+    QuestionError,
+)
 from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
+from qa.locations import index_dir_for
 from qa.retrieval import Retriever
 from qa.types import Answer, Document, Fingerprint, Hit, Manifest
 
@@ -30,11 +39,12 @@ if TYPE_CHECKING:
 MAX_QUESTION_CHARS = 4000
 
 
-def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
+def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path | None = None, *,
                 rebuild: bool = False, progress: IndexProgress | None = None,
                 encoder: str | Encoder = "auto", export: bool = True, cluster: str | None = None,
                 shards: int | None = None) -> IndexReport:
-    """Index ``corpus_dir`` into ``index_dir`` incrementally and return what was done.
+    """Index ``corpus_dir`` into ``index_dir`` (default: the corpus's own index folder, see
+    ``qa.locations``) incrementally and return what was done.
 
     Args:
         encoder: "auto", "openvino", "onnx" or "torch" (see README "Performance"), or an object
@@ -47,6 +57,7 @@ def build_index(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embe
         >>> report = qa.build_index("corpus", "embeddings")
         >>> report.chunks, report.chunks_embedded
     """
+    index_dir = Path(index_dir) if index_dir is not None else index_dir_for(Path(corpus_dir))
     cluster = _cluster_address(index_dir, cluster)
     if cluster:
         from qa.cluster.build import build_sharded
@@ -223,6 +234,10 @@ class Index:
         fresh.notices.append(f"index updated to {fresh.stored.generation.name} by another `qa index`")
         return fresh
 
+    def indexes(self, corpus: Path) -> bool:
+        """Whether this is the index of the folder ``corpus`` (by resolved path)."""
+        return self.corpus.resolve() == corpus.resolve()
+
     def stale_files(self, corpus: Path | None = None) -> list[str]:
         """Files of ``corpus`` (default: the indexed one) that are new, changed or deleted since
         the index was built. Reads every file: cheap for the folders qa is meant for."""
@@ -321,31 +336,45 @@ def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "a
     return Index(store.open_stored(Path(index_dir), model_spec().name, verify=verify), encoder)
 
 
-def open_or_build(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
+def open_or_build(corpus_dir: str | Path | None = "corpus", index_dir: str | Path | None = None, *,
                   progress: IndexProgress | None = None, encoder: str | Encoder = "auto",
                   update: bool = True, rebuild: bool = False,
                   announce: Callable[[str], None] | None = None) -> Index:
     """Open the index, building it first when there is none, and (``update``) bringing it up
     to date first when files of ``corpus_dir`` changed since it was built; ``rebuild``
     re-embeds everything. ``announce`` is told why before a build starts. The returned index's
-    ``built`` is the build's report, or None when it was opened as it was.
+    ``built`` is the build's report, or None when it was opened as it was. Without
+    ``index_dir`` the index is the corpus's own (``qa.locations.index_dir_for``); with
+    ``corpus_dir`` None, ``index_dir`` is opened for whatever corpus it indexes. An index of
+another folder than ``corpus_dir`` is never used as it is: it is re-indexed (announced).
 
     Raises:
         IndexMissingError: no index and no corpus folder to build it from.
     """
-    corpus, index_dir = Path(corpus_dir), Path(index_dir)
+    if corpus_dir is None and index_dir is None:
+        raise ConfigError("give a corpus folder or an index folder")
+    corpus = Path(corpus_dir) if corpus_dir is not None else None
+    index_dir = Path(index_dir) if index_dir is not None else index_dir_for(Path(corpus_dir or "."))
     reason = "rebuilding the index"
-    if not rebuild:
-        try:
-            index = open_index(index_dir, encoder=encoder)
-        except IndexMissingError as exc:
-            if not corpus.is_dir():
-                raise IndexMissingError(
-                    f"no index in {index_dir} and no corpus folder {corpus} to build it from: "
-                    "run `qa index CORPUS`"
-                ) from exc
-            reason = f"no index in {index_dir} yet: building it from {corpus}/ (first run)"
-        else:
+    try:
+        index = open_index(index_dir, encoder=encoder, verify=not rebuild)
+    except IndexMissingError as exc:
+        if corpus is None or not corpus.is_dir():
+            raise IndexMissingError(f"no index in {index_dir} and no corpus folder {corpus or ''} to build it "
+                                    f"from: run `qa index CORPUS`") from exc
+        reason = f"no index in {index_dir} yet: building it from {corpus}/ (first run)"
+    except (IndexCorruptError, IndexMismatchError):
+        if not rebuild or corpus is None:  # a rebuild replaces a broken index of a known corpus
+            raise
+    else:
+        if corpus is None:
+            corpus = index.corpus
+        if corpus.is_dir() and not index.indexes(corpus):
+            # Never answer one folder's questions from another's index: this folder is the
+            # place asked for, so it is re-indexed for ``corpus`` (files with the same content
+            # keep their vectors), and the caller is told.
+            reason = f"{index_dir} is the index of {index.corpus}, not of {corpus.resolve()}: re-indexing it"
+        elif not rebuild:
             stale = index.stale_files(corpus) if update and corpus.is_dir() else []
             if not stale:
                 return index
@@ -354,7 +383,11 @@ def open_or_build(corpus_dir: str | Path = "corpus", index_dir: str | Path = "em
         raise CorpusError(f"cannot rebuild: the corpus folder {corpus} does not exist")
     if announce is not None:
         announce(reason)
-    report = build_index(corpus, index_dir, rebuild=rebuild, progress=progress)
+    # An Encoder object (a stand-in) embeds the chunks too; by name, it only picks the query encoder.
+    if isinstance(encoder, str):
+        report = build_index(corpus, index_dir, rebuild=rebuild, progress=progress)
+    else:
+        report = build_index(corpus, index_dir, rebuild=rebuild, progress=progress, encoder=encoder, export=False)
     index = open_index(index_dir, encoder=encoder)
     index.built = report
     return index

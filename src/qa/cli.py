@@ -20,14 +20,17 @@ from qa import (
     Settings,
     resolve_settings,
 )
-from qa.progress_bar import RichProgress
+from qa.console import RichProgress, run_watch
 from qa.safety import printable, printable_line, safe_json
 
 if TYPE_CHECKING:
     from qa import Answer, Hit, Index, IndexReport
 
 index_dir_option = click.option("--index-dir", type=click.Path(path_type=Path), default=None,
-                                help="Index directory (default: embeddings/, or QA_INDEX_DIR).")
+                                help="Index directory (default: QA_INDEX_DIR, else embeddings/ for ./corpus, "
+                                     "else the corpus's own folder in ~/.cache/qa/indexes/).")
+corpus_option = click.option("--corpus", type=click.Path(path_type=Path), default=None,
+                             help="Corpus folder (default: corpus/, or QA_CORPUS); it gets its own index.")
 mode_option = click.option("--mode", type=click.Choice(MODES), default=None,
                            help="Retrieval: hybrid (default), dense or lexical.")
 k_option = click.option("-k", "k", type=click.IntRange(1, 1000), default=None,
@@ -62,8 +65,8 @@ def _open(settings: Settings) -> Index:
         click.echo(printable(reason[:1].upper() + reason[1:] + "."), err=True)
 
     with RichProgress() as progress:
-        index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder, update=False,
-                                 progress=progress, announce=announce, cluster=settings.cluster)
+        index = qa.open_or_build(settings.asked_corpus, settings.index_dir, encoder=settings.encoder,
+                                 update=False, progress=progress, announce=announce, cluster=settings.cluster)
     if index.built is not None:
         _print_report(index.built)
     return index
@@ -116,17 +119,18 @@ def _hit_lines(hit: Hit) -> list[str]:
 
 @cli.command()
 @click.argument("query")
+@corpus_option
 @index_dir_option
 @k_option
 @mode_option
 @json_option
 @encoder_option
 @cluster_option
-def search(query: str, index_dir: Path | None, k: int | None, mode: str | None, as_json: bool,
-           encoder: str | None, cluster: str | None) -> None:
+def search(query: str, corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
+           as_json: bool, encoder: str | None, cluster: str | None) -> None:
     """Print the passages most relevant to QUERY with path:lines, title and score."""
     try:
-        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder, cluster=cluster)
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder, cluster=cluster)
         opened = _open(settings)
         hits = opened.search(query, k=settings.k, mode=settings.mode)
     except QAError as exc:
@@ -169,6 +173,7 @@ def _print_answer(answer: Answer) -> None:
 
 @cli.command()
 @click.argument("question", required=False)
+@corpus_option
 @index_dir_option
 @k_option
 @mode_option
@@ -176,7 +181,7 @@ def _print_answer(answer: Answer) -> None:
 @encoder_option
 @click.option("--explain", is_flag=True, help="Show why: passage scores, candidate sentences, the decision.")
 @cluster_option
-def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str | None,
+def ask(question: str | None, corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
         as_json: bool, encoder: str | None, explain: bool, cluster: str | None) -> None:
     """Answer QUESTION with cited sentences, or say the documents don't.
 
@@ -184,7 +189,7 @@ def ask(question: str | None, index_dir: Path | None, k: int | None, mode: str |
     byte for byte, for the same question on the same index; `qa verify` re-checks it later.
     """
     try:
-        settings = resolve_settings(index_dir=index_dir, k=k, mode=mode, encoder=encoder, cluster=cluster)
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir, k=k, mode=mode, encoder=encoder, cluster=cluster)
         questions = [question] if question is not None else [q for q in _stdin_text().splitlines() if q.strip()]
         if not any(q.strip() for q in questions):  # `qa ask ""` is bad usage, like no question
             raise click.UsageError("give a QUESTION (not empty) or pipe questions on standard input")
@@ -255,15 +260,28 @@ def verify(answer_file: Path, index_dir: Path | None) -> None:
 
 
 @cli.command()
-@click.option("--corpus", type=click.Path(path_type=Path), default=None,
-              help="Corpus folder to index on first run (default: corpus/).")
+@click.argument("corpus", required=False, type=click.Path(path_type=Path))
+@index_dir_option
+def watch(corpus: Path | None, index_dir: Path | None) -> None:
+    """Keep the index of CORPUS (default: corpus/) up to date as its files change (Ctrl+C stops)."""
+    try:
+        settings = resolve_settings(corpus=corpus, index_dir=index_dir)
+        _build(settings)  # catch up first: changes made while nothing was watching
+        run_watch(qa.Watcher(settings.corpus, settings.index_dir), click.echo)
+    except QAError as exc:
+        raise _fail(exc) from exc
+
+
+@cli.command()
+@corpus_option
 @index_dir_option
 @k_option
 @mode_option
 @encoder_option
 @cluster_option
+@click.option("--watch", is_flag=True, help="Re-index changed, added and deleted files in the background.")
 def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str | None,
-         encoder: str | None, cluster: str | None) -> None:
+         encoder: str | None, cluster: str | None, watch: bool) -> None:
     """Open the chat: answers on the left, their sources on the right (F1 for keys).
 
     Builds the index first (with a progress bar) when there is none or the corpus changed.
@@ -275,7 +293,7 @@ def chat(corpus: Path | None, index_dir: Path | None, k: int | None, mode: str |
         raise _fail(exc) from exc
     from qa.tui.app import QAApp
 
-    app = QAApp(settings)
+    app = QAApp(settings, watch=watch)
     app.run()
     if app.failure:  # the chat showed it; the exit code must say it too
         raise click.ClickException(printable(app.failure))

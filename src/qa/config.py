@@ -5,18 +5,21 @@ The config file is TOML: ``$QA_CONFIG`` if set, else ``./qa.toml``, else
 ``~/.config/qa/config.toml``. Keys: ``corpus``, ``index_dir``, ``mode``, ``k``, ``encoder``,
 ``cluster``.
 Relative paths in a config file are relative to that file's folder; relative paths from flags
-and variables are relative to the current directory.
+and variables are relative to the current directory. Without an ``index_dir`` the index goes
+where ``qa.locations.index_dir_for`` says: ``embeddings/`` for ``./corpus``, else a cache
+folder of that corpus's own.
 """
 
 from __future__ import annotations
 
 import os
 import tomllib
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
 from qa.errors import ConfigError
+from qa.locations import index_dir_for
 
 MODES = ("hybrid", "dense", "lexical")
 ENCODERS = ("auto", "onnx", "torch")  # for queries
@@ -29,7 +32,8 @@ MAX_K = 1000
 @dataclass(frozen=True)
 class Settings:
     corpus: Path = Path("corpus")
-    index_dir: Path = Path("embeddings")
+    # None: the corpus's own index folder (locations.index_dir_for), filled in at construction.
+    index_dir: Path = None  # type: ignore[assignment]
     mode: str = "hybrid"
     k: int = 5
     # Query-time encoder: "auto" uses the verified ONNX export when present, else torch.
@@ -37,11 +41,23 @@ class Settings:
     # The Ray address a sharded index is served on (qa[cluster]); None: ``local`` for a sharded
     # index, and a single index is opened as one.
     cluster: str | None = None
+    # The settings given by a flag, a variable or the config file (the rest are defaults).
+    given: frozenset[str] = frozenset()
 
     def __post_init__(self) -> None:
+        if self.index_dir is None:
+            object.__setattr__(self, "index_dir", index_dir_for(self.corpus))
         check_mode(self.mode)
         check_encoder(self.encoder)
         check_k(self.k)
+
+    @property
+    def asked_corpus(self) -> Path | None:
+        """The corpus the index must belong to; None when only an index folder was given (then
+        the index is opened for the corpus it records, as ``qa ask --index-dir D`` always was)."""
+        if "index_dir" in self.given and "corpus" not in self.given:
+            return None
+        return self.corpus
 
 
 def check_k(k: object) -> int:
@@ -125,4 +141,4 @@ def resolve_settings(**flags: Any) -> Settings:
     for key in ("corpus", "index_dir"):
         if key in merged:
             merged[key] = Path(merged[key])
-    return replace(Settings(), **merged)
+    return Settings(**merged, given=frozenset(merged))  # not replace(Settings(), ...): the index follows the corpus

@@ -59,10 +59,13 @@ class IndexReport:
     up_to_date: bool
     notices: tuple[str, ...] = field(default=())
     encoder: str = ""  # what embedded the new chunks: torch, onnx or openvino
+    corpus: Path | None = None  # the folder indexed
 
     def lines(self) -> list[str]:
         """The summary ``qa index`` prints (paths are untrusted: print with safety.printable_line)."""
         out = [f"note: {n}" for n in self.notices] + [f"warning: {p}: {w}" for p, w in self.warnings]
+        if self.corpus is not None:
+            out.append(f"Corpus {self.corpus} -> index {self.index_dir}")
         where = f"[{self.index_dir}/{self.generation}]"
         if self.up_to_date:
             out.append(f"Index is up to date: {len(self.files_reused)} files, {self.chunks} chunks, "
@@ -258,11 +261,14 @@ def build_index(
                 index_dir, tuple(plan.indexed), tuple(plan.reused), tuple(removed),
                 tuple(plan.skipped), tuple(plan.warnings), len(plan.chunks), embedded,
                 len(plan.chunks) - embedded, time.perf_counter() - started, generation, up_to_date,
-                tuple(notices), kind,
+                tuple(notices), kind, corpus.resolve(),
             )
 
         if (old_manifest is not None and not plan.indexed and not removed
                 and old_manifest.skipped == tuple(plan.skipped)
+                # The same files from another folder are another corpus: the manifest must name
+                # the folder now indexed (before: "up to date", and the old corpus kept).
+                and old_manifest.corpus == str(corpus.resolve())
                 and (encoders.export is not None or not encoders.want_export)):
             assert previous.stored is not None
             return report(previous.stored.generation.name, 0, True)

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import bisect
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import MISSING, asdict, dataclass, field, fields
 from typing import Any
 
 from qa.errors import IndexCorruptError
@@ -331,18 +331,22 @@ class Checksum:
 
 @dataclass(frozen=True)
 class ExportRecord:
-    """The verified ONNX export: its file name under ``models/`` and the checks it passed."""
+    """The verified ONNX export: its file name and the checks it passed. With
+    ``source_sha256`` (the model weights' sha256) it is the shared export in the user cache,
+    ``<cache>/qa/onnx/<source_sha256>/<file>``; without, it is in the index's ``models/``."""
 
     file: str
     sha256: str
     min_probe_cosine: float
     probes: int
+    source_sha256: str = ""
 
 
 def _record(cls: type, data: Any, where: str) -> Any:
     """A flat record dataclass from its JSON object, every field type-checked."""
     kinds: dict[str, type | tuple[type, ...]] = {"str": str, "int": int, "float": (int, float)}
-    values = {f.name: _get(data, f.name, kinds[str(f.type)], where) for f in fields(cls)}
+    values = {f.name: _get(data, f.name, kinds[str(f.type)], where, ... if f.default is MISSING else f.default)
+              for f in fields(cls)}
     return cls(**values)
 
 

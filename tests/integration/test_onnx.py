@@ -3,13 +3,14 @@
 from __future__ import annotations
 
 import json
+import shutil
 import subprocess
 import sys
 
 import numpy as np
 
 import qa
-from qa import encoder_policy, store
+from qa import encoder_policy
 from qa.embedding import OnnxEncoder, OpenVinoEncoder, TorchEncoder
 from qa.encoder_policy import MIN_PROBE_COSINE, MODELS_DIR, PROBE_TEXTS
 
@@ -55,9 +56,18 @@ def test_onnx_and_torch_queries_rank_the_same(shipped_index_dir):
         assert [h.chunk_id for h in onnx_index.search(q, k=5)] == [h.chunk_id for h in torch_index.search(q, k=5)]
 
 
-def test_corrupt_export_falls_back_with_a_notice(index_copy):
-    onnx_file = index_copy / MODELS_DIR / json.loads(
-        (store.current_generation(index_copy) / "manifest.json").read_text())["onnx"]["file"]
+def own_cache(user_cache, tmp_path, monkeypatch):
+    """A copy of the run's user cache for a test that damages the shared export."""
+    cache = tmp_path / "cache"
+    shutil.copytree(user_cache / "qa" / "onnx", cache / "qa" / "onnx")
+    monkeypatch.setenv("XDG_CACHE_HOME", str(cache))
+    return cache
+
+
+def test_corrupt_export_falls_back_with_a_notice(index_copy, user_cache, tmp_path, monkeypatch):
+    own_cache(user_cache, tmp_path, monkeypatch)
+    onnx_file = qa.open_index(index_copy).export_path
+    assert onnx_file is not None and onnx_file.is_relative_to(tmp_path / "cache")
     onnx_file.write_bytes(onnx_file.read_bytes()[:1000])
     result = run_query(index_copy)
     assert result["encoder"] == "TorchEncoder"
@@ -65,9 +75,8 @@ def test_corrupt_export_falls_back_with_a_notice(index_copy):
     assert any("fails its checksum" in n for n in result["notices"])
 
 
-def test_missing_export_falls_back_and_the_next_index_run_restores_it(index_copy, corpus_copy):
-    for item in (index_copy / MODELS_DIR).iterdir():
-        item.unlink()
+def test_missing_export_falls_back_and_the_next_index_run_restores_it(index_copy, corpus_copy, tmp_path, monkeypatch):
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "empty-cache"))  # the export is nowhere
     result = run_query(index_copy)
     assert result["encoder"] == "TorchEncoder" and "20 April 1992" in result["answer"]
     report = qa.build_index(corpus_copy, index_copy)
@@ -86,7 +95,8 @@ def test_default_build_embeds_with_openvino_and_rebuild_keeps_the_export(corpus_
     index_dir = tmp_path / "embeddings"
     first = qa.build_index(corpus_copy, index_dir)
     assert first.encoder == "openvino"
-    (export,) = (index_dir / MODELS_DIR).iterdir()
+    export = qa.open_index(index_dir).export_path
+    assert export is not None and not (index_dir / MODELS_DIR).exists()  # the shared one, in the cache
     exported_at = export.stat().st_mtime_ns
     again = qa.build_index(corpus_copy, index_dir, rebuild=True)
     assert again.encoder == "openvino" and again.chunks_embedded == again.chunks

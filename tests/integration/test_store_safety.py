@@ -203,7 +203,8 @@ def dead_pid() -> int:
 def test_leftovers_of_a_killed_onnx_export_are_removed_and_nothing_else(index_copy):
     from ..conftest import CORPUS
 
-    models = index_copy / MODELS_DIR
+    models = index_copy / MODELS_DIR  # where indexes before the shared cache kept their export
+    models.mkdir(exist_ok=True)
     leftover = models / f"all-MiniLM-L6-v2.onnx.tmp-{dead_pid()}"
     leftover.write_bytes(b"half an export")
     live = models / f"all-MiniLM-L6-v2.onnx.tmp-{os.getppid()}"  # a live process: maybe exporting

@@ -12,7 +12,7 @@ from ..conftest import ROOT
 
 SRC = ROOT / "src" / "qa"
 # The data flow, lowest step first. A module may import only from modules before it.
-FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "docx_reader", "markdown",
+FLOW = ["_version", "errors", "types", "locations", "config", "safety", "html_reader", "docx_reader", "markdown",
         "layout", "loading", "chunking",
         "embedding", "lexical", "dense", "disk", "store", "encoder_policy", "indexing", "retrieval",
         "models.__init__", "models.artifact", "models.reader", "models.nli", "conflicts", "answering", "explain", "audit",
@@ -21,11 +21,11 @@ FLOW = ["_version", "errors", "types", "config", "safety", "html_reader", "docx_
         # sharded index by cluster.manifest; cluster.index subclasses api.Index; opening (what
         # qa.open_index is) comes after both kinds, so api never imports the Ray-serving side.
         "cluster.terms", "cluster.runtime", "cluster.manifest", "cluster._adapters", "cluster.serve",
-        "cluster.build", "api", "conversation", "cluster.index", "opening", "cluster.__init__", "__init__",
+        "cluster.build", "api", "conversation", "watching", "cluster.index", "opening", "cluster.__init__", "__init__",
         "tui.userdata", "tui.history", "tui.widgets", "tui.messages", "tui.screens", "tui.document", "tui.dialogs",
-        "tui.conversations", "tui.app", "progress_bar", "cli"]
+        "tui.conversations", "tui.app", "console", "cli"]
 INTERFACES = ["tui.userdata", "tui.history", "tui.widgets", "tui.messages", "tui.screens", "tui.document",
-              "tui.dialogs", "tui.conversations", "tui.app", "progress_bar", "cli"]  # `qa chat` starts the TUI
+              "tui.dialogs", "tui.conversations", "tui.app", "console", "cli"]  # `qa chat` starts the TUI
 PUBLIC_MODULES = {"qa", "qa.types", "qa.errors", "qa.config", "qa.safety"}
 
 
@@ -71,7 +71,7 @@ def test_interfaces_and_benches_use_only_public_names(path):
             continue  # measures the retrieval step on synthetic indexes (see its docstring)
         assert not any(part.startswith("_") for part in module.split(".")), module
         assert not [n for n in names if n.startswith("_")], (module, names)
-        # An interface may use another (cli starts the TUI and draws progress_bar's bar).
+        # An interface may use another (cli starts the TUI and draws console's bar).
         if path.parent.name != "bench" and module.removeprefix("qa.") not in INTERFACES and not module.startswith("qa.tui"):
             assert module in PUBLIC_MODULES, f"{path.name} reaches past the API into {module}"
 

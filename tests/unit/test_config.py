@@ -10,6 +10,7 @@ from click.testing import CliRunner
 
 import qa
 from qa.cli import cli
+from qa.locations import index_dir_for
 
 
 @pytest.fixture(autouse=True)
@@ -27,7 +28,9 @@ def test_layers_in_order(tmp_path, monkeypatch):
     monkeypatch.setenv("QA_K", "7")
     settings = qa.resolve_settings(mode="lexical")
     assert settings.corpus == (tmp_path / "conf" / "docs").resolve()  # relative to the file
-    assert (settings.k, settings.mode, settings.index_dir) == (7, "lexical", Path("embeddings"))
+    assert (settings.k, settings.mode) == (7, "lexical")
+    # No index_dir anywhere: the corpus's own index folder, not ./embeddings (issue 15).
+    assert settings.index_dir == index_dir_for(settings.corpus) != Path("embeddings")
 
 
 @pytest.mark.parametrize(("content", "message"), [

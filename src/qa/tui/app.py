@@ -46,6 +46,7 @@ from qa.tui.messages import (
     IndexStage,
     IndexStatus,
     PostedProgress,
+    WatchStatus,
 )
 from qa.tui.screens import HelpScreen
 from qa.tui.userdata import UserSettings, user_data_dir
@@ -81,9 +82,12 @@ class QAApp(ConversationCommands, App[None]):
     ]
 
     def __init__(self, settings: Settings, *, export_dir: Path | None = None, data_dir: Path | None = None,
-                 cursor_blink: bool = True) -> None:
+                 cursor_blink: bool = True, watch: bool = False) -> None:
         super().__init__()
         self.settings = settings
+        self.watch_corpus = watch  # (App.watch is Textual's own)
+        self.watcher: qa.Watcher | None = None
+        self.watch_line = ""
         self.export_dir = export_dir or Path.cwd()
         self.data_dir = data_dir or user_data_dir()
         self.cursor_blink = cursor_blink
@@ -161,7 +165,7 @@ class QAApp(ConversationCommands, App[None]):
 
         try:
             try:
-                index = qa.open_or_build(settings.corpus, settings.index_dir, encoder=settings.encoder,
+                index = qa.open_or_build(settings.asked_corpus, settings.index_dir, encoder=settings.encoder,
                                          rebuild=rebuild, progress=PostedProgress(self), announce=announce,
                                          cluster=settings.cluster)
             except IndexLockedError:
@@ -231,6 +235,24 @@ class QAApp(ConversationCommands, App[None]):
         for notice in index.notices:
             self.notify(notice, severity="warning", markup=False)
         self._next_answer()
+        if self.watch_corpus and self.watcher is None:
+            def post(event: qa.WatchEvent) -> None:  # from the watcher's thread
+                self.post_message(WatchStatus(event))
+
+            self.watcher = qa.Watcher(index.corpus, index.root, on_event=post)
+            self.watcher.start()
+
+    @on(WatchStatus)
+    def _watch_status(self, message: WatchStatus) -> None:
+        self.watch_line = message.event.line()
+        if message.event.kind == "error":
+            self.notify(message.event.message, severity="error", timeout=10, markup=False)
+        if self.index is not None:
+            self._show_index(self.index)
+
+    def on_unmount(self) -> None:
+        if self.watcher is not None:  # stops within ~50 ms; a daemon thread in any case
+            self.watcher.stop()
 
     @on(IndexRefreshed)
     def _index_refreshed(self, message: IndexRefreshed) -> None:
@@ -241,11 +263,16 @@ class QAApp(ConversationCommands, App[None]):
     def _show_index(self, index: Index) -> None:
         self.index = index
         model = index.model_name.rsplit("/", 1)[-1]
-        corpus = index.corpus
+        corpus, root = index.corpus, index.root.absolute()
         with contextlib.suppress(ValueError):
             corpus = corpus.relative_to(Path.cwd())
-        self._set_info(f"qa · {corpus} · {len(index.manifest.files)} files · "
-                       f"{len(index)} chunks · {model} ({index.encoder_kind}) · {self.settings.mode}")
+        try:
+            where = str(root.relative_to(Path.cwd()))
+        except ValueError:  # a cache folder: its last parts say which (and keep snapshots stable)
+            where = "…/" + "/".join(root.parts[-2:])
+        watching = f" · {self.watch_line}" if self.watch_line else ""
+        self._set_info(f"qa · {corpus} · index {where} · {len(index.manifest.files)} files · "
+                       f"{len(index)} chunks · {model} ({index.encoder_kind}) · {self.settings.mode}{watching}")
 
     def action_reopen(self) -> None:
         """Open the corpus again: after documents were added to an empty or new folder."""

@@ -11,7 +11,7 @@ from qa import Answer, Index
 if TYPE_CHECKING:
     from textual.app import App
 
-    from qa import Conversation
+    from qa import Conversation, WatchEvent
     from qa.tui.widgets import Turn
 
 
@@ -57,6 +57,15 @@ class IndexRefreshed(Message):
     def __init__(self, index: Index) -> None:
         super().__init__()
         self.index = index
+
+
+class WatchStatus(Message):
+    """The watcher re-indexed (or failed to): a new status line; the next question answers
+    from the new generation (``Index.refreshed``)."""
+
+    def __init__(self, event: WatchEvent) -> None:
+        super().__init__()
+        self.event = event
 
 
 class Answered(Message):
