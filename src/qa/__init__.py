@@ -66,7 +66,8 @@ if TYPE_CHECKING:
     from qa.indexing import IndexProgress, IndexReport
     from qa.loading import SUFFIXES as DOCUMENT_SUFFIXES
     from qa.opening import ask, open_index, open_or_build
-    from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit, Manifest
+    from qa.records import Manifest
+    from qa.types import Answer, AnswerSpan, Chunk, Citation, Document, Hit
     from qa.watching import Watcher, WatchEvent
 
 _LAZY = {
@@ -86,7 +87,8 @@ _LAZY = {
                       "mean_metrics", "ranking_metrics", "read_beir", "read_questions"),
     "qa.indexing": ("IndexProgress", "IndexReport"),
     "qa.loading": ("DOCUMENT_SUFFIXES",),  # the file types a corpus folder is read for
-    "qa.types": ("Answer", "AnswerSpan", "Chunk", "Citation", "Document", "Hit", "Manifest"),
+    "qa.types": ("Answer", "AnswerSpan", "Chunk", "Citation", "Document", "Hit"),
+    "qa.records": ("Manifest",),
     "qa.watching": ("WatchEvent", "Watcher"),
 }
 _HOME = {name: module for module, names in _LAZY.items() for name in names}

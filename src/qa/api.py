@@ -26,8 +26,9 @@ from qa.errors import (
 from qa.indexing import IndexProgress, IndexReport
 from qa.indexing import build_index as _build_index
 from qa.locations import index_dir_for
+from qa.records import Manifest
 from qa.retrieval import Retriever
-from qa.types import Answer, Document, Fingerprint, Hit, Manifest
+from qa.types import Answer, Document, Fingerprint, Hit
 
 if TYPE_CHECKING:
     from typing import Any

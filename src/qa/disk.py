@@ -19,7 +19,7 @@ from pathlib import Path
 
 from qa._version import __version__
 from qa.errors import ConfigError, IndexLockedError, QAError
-from qa.types import Checksum
+from qa.records import Checksum
 
 MARKER = ".qa-index"
 LOCK = ".lock"

@@ -37,7 +37,7 @@ from qa.embedding import (
     model_spec,
 )
 from qa.errors import QAError
-from qa.types import ExportRecord, Manifest
+from qa.records import ExportRecord, Manifest
 
 MODELS_DIR = "models"
 

@@ -22,7 +22,7 @@ from qa.chunking import ChunkerSettings, chunk_document
 from qa.embedding import Encoder, ModelSpec, ModelTokenizer, model_spec
 from qa.encoder_policy import MODELS_DIR, IndexEncoders, committed_export
 from qa.errors import CorpusError, IndexCorruptError, IndexMismatchError, IndexMissingError
-from qa.types import ChunkRecord, ExportRecord, FileRecord, Manifest, ModelRecord
+from qa.records import ChunkRecord, ExportRecord, FileRecord, Manifest, ModelRecord
 
 if TYPE_CHECKING:
     import numpy as np

@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING
 
 from qa import api
 from qa.cluster.manifest import is_cluster_index
+from qa.errors import ConfigError
 
 if TYPE_CHECKING:
     from qa.embedding import Encoder
@@ -64,7 +65,7 @@ def open_index(index_dir: str | Path = "embeddings", encoder: str | Encoder = "a
     return api.open_index(index_dir, encoder=encoder, verify=verify)
 
 
-def open_or_build(corpus_dir: str | Path = "corpus", index_dir: str | Path = "embeddings", *,
+def open_or_build(corpus_dir: str | Path | None = "corpus", index_dir: str | Path | None = None, *,
                   progress: IndexProgress | None = None, encoder: str | Encoder = "auto",
                   update: bool = True, rebuild: bool = False,
                   announce: Callable[[str], None] | None = None, cluster: str | None = None) -> api.Index:
@@ -75,9 +76,11 @@ def open_or_build(corpus_dir: str | Path = "corpus", index_dir: str | Path = "em
     Raises:
         IndexMissingError: no index and no corpus folder to build it from.
     """
-    if cluster is None and not is_cluster_index(Path(index_dir)):
+    if cluster is None and (index_dir is None or not is_cluster_index(Path(index_dir))):
         return api.open_or_build(corpus_dir, index_dir, progress=progress, encoder=encoder,
                                  update=update, rebuild=rebuild, announce=announce)
+    if corpus_dir is None or index_dir is None:
+        raise ConfigError("a sharded index needs both its corpus and its index folder (--index-dir)")
     _require_ray()
     from qa.cluster.index import open_or_build_cluster
 

@@ -46,7 +46,7 @@ from qa.errors import (
     QAError,
     UnsafePathError,
 )
-from qa.types import Checksum, ChunkRecord, Manifest
+from qa.records import Checksum, ChunkRecord, Manifest
 
 if TYPE_CHECKING:
     import numpy as np

@@ -22,7 +22,7 @@ from qa.errors import (
     IndexMissingError,
     UnsafePathError,
 )
-from qa.types import ModelRecord
+from qa.records import ModelRecord
 
 
 def test_faiss_top_k_equals_brute_force_cosine(shipped_index):

@@ -12,7 +12,7 @@ from ..conftest import ROOT
 
 SRC = ROOT / "src" / "qa"
 # The data flow, lowest step first. A module may import only from modules before it.
-FLOW = ["_version", "errors", "types", "locations", "config", "safety", "html_reader", "docx_reader", "markdown",
+FLOW = ["_version", "errors", "types", "records", "locations", "config", "safety", "html_reader", "docx_reader", "markdown",
         "layout", "loading", "chunking",
         "embedding", "lexical", "dense", "disk", "store", "encoder_policy", "indexing", "retrieval",
         "models.__init__", "models.artifact", "models.reader", "models.nli", "conflicts", "answering", "explain", "audit",

@@ -9,7 +9,8 @@ import json
 import pytest
 
 from qa.errors import IndexCorruptError
-from qa.types import Checksum, Chunk, ChunkRecord, ExportRecord, FileRecord, Manifest, ModelRecord
+from qa.records import Checksum, ChunkRecord, ExportRecord, FileRecord, Manifest, ModelRecord
+from qa.types import Chunk
 
 CHUNK = ChunkRecord(Chunk("a/b.txt", "Title", ("H1", "H2"), "Some text.", 10, 20, 2, 3, page=4), "ab" * 16)
 MANIFEST = Manifest(

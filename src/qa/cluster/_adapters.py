@@ -18,15 +18,15 @@ from qa.chunking import ChunkerSettings, chunk_document
 from qa.embedding import Encoder, ModelTokenizer, TorchEncoder, model_spec
 from qa.errors import IndexCorruptError, IndexMismatchError, IndexMissingError
 from qa.indexing import IndexReport
-from qa.retrieval import Retriever
-from qa.store import StoredIndex, text_hash
-from qa.types import (
+from qa.records import (
     ChunkRecord,
     ExportRecord,
     FileRecord,
     Manifest,
     ModelRecord,
 )
+from qa.retrieval import Retriever
+from qa.store import StoredIndex, text_hash
 
 if TYPE_CHECKING:
     import numpy as np
