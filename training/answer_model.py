@@ -164,7 +164,16 @@ def _perturb(kind: str, ex: Example, by_article: dict[str, list[str]], rng: rand
     raise ValueError(kind)
 
 
-def build_data(shared: Path, seed: int, n_positive: int, real_repeat: int = 1) -> tuple[list[Example], list[dict]]:
+# Shares of the synthetic unanswerables. "v2" made the model shipped from 2026-12-01 (3200 steps);
+# "v3" adds the answer-removed paragraph and takes share from the easy other-paragraph kind.
+MIXES = {
+    "v2": {"other-paragraph": 0.40, "swap": 0.35, "negation": 0.12},
+    "v3": {"answer-removed": 0.30, "other-paragraph": 0.20, "swap": 0.30, "negation": 0.10},
+}  # the rest of each mix is antonyms
+
+
+def build_data(shared: Path, seed: int, n_positive: int, real_repeat: int = 1,
+               mix: str = "v3") -> tuple[list[Example], list[dict]]:
     """Training examples and the held-out validation articles. ``real_repeat`` repeats the SQuAD 2.0
     questions (real unanswerables and their answerable neighbours): they are only ~8% of the data
     but are the kind validation measures (each repeat reads a different random window)."""
@@ -184,7 +193,7 @@ def build_data(shared: Path, seed: int, n_positive: int, real_repeat: int = 1) -
     for article in squad11 + first10 + dev_train:
         by_article.setdefault(article["title"], []).extend(p["context"] for p in article["paragraphs"])
     synthetic = max(0, n_positive - len(real_neg))
-    shares = {"answer-removed": 0.30, "other-paragraph": 0.20, "swap": 0.30, "negation": 0.10}
+    shares = MIXES[mix]
     counts = {k: int(synthetic * v) for k, v in shares.items()}
     counts["antonym"] = synthetic - sum(counts.values())
     made = negatives(pos + pos20, by_article, rng, counts)
@@ -309,7 +318,7 @@ def train(args) -> None:
     torch.manual_seed(args.seed)
     torch.set_num_threads(2)
     n_positive = args.steps * args.batch_size // 2 + 2000  # a little spare: some do not featurise
-    examples, validation = build_data(Path(args.shared), args.seed, n_positive, args.real_repeat)
+    examples, validation = build_data(Path(args.shared), args.seed, n_positive, args.real_repeat, args.mix)
     kinds: dict[str, int] = {}
     for ex in examples:
         kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
@@ -371,17 +380,18 @@ def main() -> None:
     parser.add_argument("--lr", type=float, default=8e-5)
     parser.add_argument("--max-length", type=int, default=256)
     parser.add_argument("--real-repeat", type=int, default=1, help="repeat SQuAD 2.0 questions (real unanswerables) N times")
+    parser.add_argument("--mix", default="v3", choices=sorted(MIXES), help="shares of the synthetic unanswerable kinds")
     parser.add_argument("--stop-at", type=int, default=0,
                         help="stop after this step (the schedule still spans --steps): a run cut to fit a session, reproducibly")
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
-    parser.add_argument("--work", default=None, help="checkpoint folder (default: training/.work/answer-STEPS-SEED-rREPEAT)")
+    parser.add_argument("--work", default=None, help="checkpoint folder (default: training/.work/answer-STEPS-SEED-rREPEAT-MIX)")
     args = parser.parse_args()
     global WORK
-    WORK = Path(args.work) if args.work else ROOT / "training" / ".work" / f"answer-{args.steps}-{args.seed}-r{args.real_repeat}"
+    WORK = Path(args.work) if args.work else ROOT / "training" / ".work" / f"answer-{args.steps}-{args.seed}-r{args.real_repeat}-{args.mix}"
     args.work = str(WORK)
     if args.phase == "data":
-        examples, validation = build_data(Path(args.shared), args.seed, args.steps * args.batch_size // 2, args.real_repeat)
+        examples, validation = build_data(Path(args.shared), args.seed, args.steps * args.batch_size // 2, args.real_repeat, args.mix)
         kinds: dict[str, int] = {}
         for ex in examples:
             kinds[ex.kind] = kinds.get(ex.kind, 0) + 1

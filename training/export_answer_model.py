@@ -351,7 +351,8 @@ def export(args) -> None:
         "architecture": "[CLS] question [SEP] passage [SEP], <= 256 word pieces; span head (start/end) + answers logit on [CLS]",
         "data": json.loads((work / "data.json").read_text()),
         "settings": {"seed": args.seed, "steps": trained["step"], "batch_size": args.batch_size, "lr": args.lr,
-                     "max_length": args.max_length, "real_repeat": args.real_repeat, "precision": "bf16 autocast" if not args.fp32 else "fp32"},
+                     "max_length": args.max_length, "real_repeat": args.real_repeat, "mix": args.mix,
+                     "stop_at": args.stop_at or None, "precision": "bf16 autocast" if not args.fp32 else "fp32"},
         "validation": {name: {k: v for k, v in f.items() if k != "rows"} for name, f in figures.items()},
         "shipped_form": keep,
         "calibration": calibration,
@@ -388,7 +389,9 @@ def markdown_card(card: dict) -> str:
         f"# {card['name']}", "",
         "Rebuilt by `python training/answer_model.py --steps "
         f"{card['settings']['steps']} --seed {card['settings']['seed']} --real-repeat "
-        f"{card['settings'].get('real_repeat', 1)}` from `../shared/train` (never by CI).", "",
+        f"{card['settings'].get('real_repeat', 1)} --mix {card['settings'].get('mix', 'v2')}"
+        + (f" --stop-at {card['settings']['stop_at']}" if card["settings"].get("stop_at") else "")
+        + "` from `../shared/train` (never by CI).", "",
         f"* Base: {card['base']}", f"* Architecture: {card['architecture']}",
         f"* Settings: {json.dumps(card['settings'])}",
         f"* Training examples by kind: {json.dumps(card['data']['kinds'])}",
