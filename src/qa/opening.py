@@ -79,9 +79,15 @@ def open_or_build(corpus_dir: str | Path | None = "corpus", index_dir: str | Pat
     if cluster is None and (index_dir is None or not is_cluster_index(Path(index_dir))):
         return api.open_or_build(corpus_dir, index_dir, progress=progress, encoder=encoder,
                                  update=update, rebuild=rebuild, announce=announce)
-    if corpus_dir is None or index_dir is None:
-        raise ConfigError("a sharded index needs both its corpus and its index folder (--index-dir)")
+    if index_dir is None:
+        raise ConfigError("a sharded index needs its index folder: give --index-dir")
     _require_ray()
+    if corpus_dir is None:  # open the folder for the corpus it records, as api.open_or_build does
+        if not is_cluster_index(Path(index_dir)):
+            raise ConfigError(f"{index_dir} holds no sharded index yet: give the corpus to build it from")
+        from qa.cluster.index import open_cluster
+
+        return open_cluster(index_dir, cluster_address(cluster), encoder=encoder)
     from qa.cluster.index import open_or_build_cluster
 
     address = cluster_address(cluster)
