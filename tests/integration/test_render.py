@@ -176,7 +176,7 @@ async def test_tui_screen_shows_hostile_text_literally(answer):
     async with app.run_test(size=(160, 60)) as pilot:
         turn = Turn(answer.question)
         await app.query_one("#conversation", ListView).append(turn)
-        turn.show_answer(answer)
+        await turn.show_answer(answer)
         sources = app.query_one("#sources", ListView)
         for source in answer.citations or answer.passages:
             await sources.append(SourceItem(source, source_label(source)))
