@@ -98,17 +98,11 @@ def featurise(tok, pairs: list[dict]) -> list[tuple]:
 
 
 def tensors(batch):
-    import torch
+    """The answer model's padded batch (its span columns hold the label here, and a 0)."""
+    import answer_model
 
-    width = max(len(f[0]) for f in batch)
-    ids = torch.zeros(len(batch), width, dtype=torch.long)
-    types = torch.zeros_like(ids)
-    mask = torch.zeros_like(ids)
-    for row, (i, t, _, _) in enumerate(batch):
-        ids[row, :len(i)] = torch.tensor(i)
-        types[row, :len(t)] = torch.tensor(t)
-        mask[row, :len(i)] = 1
-    return ids, types, mask, torch.tensor([f[2] for f in batch])
+    ids, types, mask, labels, _ = answer_model.tensors(batch)
+    return ids, types, mask, labels
 
 
 def plan(features: list[tuple], steps: int, batch_size: int, seed: int) -> list[list]:
