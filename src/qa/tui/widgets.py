@@ -222,12 +222,19 @@ def source_label(source: Citation | Hit, span: AnswerSpan | None = None) -> Text
         label.append(f"[{source.n}] ", style="bold cyan")
         label.append(printable_line(_location(source) + page), style="bold")
         label.append(printable_line(f"  {shorten(source.title, NAME_WIDTH)}") + "\n", style="dim")
-        quote = Text(printable(f"\u201c{source.quote}\u201d"))
+        # What a reader sees (Markdown markup removed, PDF line breaks joined), like the answer.
+        shown = source.text
+        quote = Text(printable(f"\u201c{shown}\u201d"))
         if span is not None and source.start_char <= span.start_char and span.end_char <= source.end_char:
-            # offsets in the shown text: printable() may widen a control character
             offset = span.start_char - source.start_char
-            begin = 1 + len(printable(source.quote[:offset]))
-            quote.stylize(ANSWER_WORDS, begin, begin + len(printable(source.quote[offset:offset + span.end_char - span.start_char])))
+            words = source.quote[offset:offset + span.end_char - span.start_char]
+            if shown != source.quote:  # the file's offsets do not hold in the cleaned text
+                words = " ".join(words.strip("`*_ ").split())
+                offset = shown.find(words)
+            if offset >= 0 and words:
+                # offsets in the shown text: printable() may widen a control character
+                begin = 1 + len(printable(shown[:offset]))
+                quote.stylize(ANSWER_WORDS, begin, begin + len(printable(words)))
         label.append_text(quote)
     else:
         label.append(f"{source.rank}. ", style="bold yellow")
