@@ -22,7 +22,16 @@ from qa.cli import _hit_lines, _print_answer
 from qa.conversation import Conversation
 from qa.conversation import Turn as ConversationTurn
 from qa.safety import markdown_literal, printable, printable_aligned, printable_line, safe_json
-from qa.tui.widgets import SourceItem, Turn, answer_text, clipboard_text, plain, source_label
+from qa.tui.widgets import (
+    NAME_WIDTH,
+    SourceItem,
+    Turn,
+    answer_text,
+    clipboard_text,
+    plain,
+    shorten,
+    source_label,
+)
 from qa.types import Answer, Citation, Hit
 
 from ..unit.test_safety import HOSTILE, UNSAFE
@@ -128,7 +137,10 @@ def test_tui_renderables_are_plain_text(answer):
     assert shown_literally(answer.text, renderables[0].plain)
     assert shown_literally(answer.question, renderables[1].plain)
     for c, label in zip(answer.citations, renderables[2:], strict=False):
-        assert shown_literally(c.quote, label.plain) and shown_literally(c.location, label.plain)
+        # The pane shows what a reader sees of the quote, and a long path shortened (the full
+        # one is in the tooltip); both still literally.
+        location = f"{shorten(c.path, NAME_WIDTH)}:{c.start_line}-{c.end_line}"
+        assert shown_literally(c.text, label.plain) and shown_literally(location, label.plain)
 
 
 MARKDOWN = MarkdownIt("gfm-like")  # GFM tables, strikethrough and linkify (bare URLs)
