@@ -139,7 +139,7 @@ def test_tui_renderables_are_plain_text(answer):
     for c, label in zip(answer.citations, renderables[2:], strict=False):
         # The pane shows what a reader sees of the quote, and a long path shortened (the full
         # one is in the tooltip); both still literally.
-        location = f"{shorten(c.path, NAME_WIDTH)}:{c.start_line}-{c.end_line}"
+        location = printable_line(f"{shorten(c.path, NAME_WIDTH)}:{c.start_line}-{c.end_line}")
         assert shown_literally(c.text, label.plain) and shown_literally(location, label.plain)
 
 
