@@ -173,11 +173,14 @@ MIXES = {
 
 
 def build_data(shared: Path, seed: int, n_positive: int, real_repeat: int = 1,
-               mix: str = "v3") -> tuple[list[Example], list[dict]]:
+               mix: str = "v3", synthetic: bool = True, sample_seed: int | None = None
+               ) -> tuple[list[Example], list[dict]]:
     """Training examples and the held-out validation articles. ``real_repeat`` repeats the SQuAD 2.0
     questions (real unanswerables and their answerable neighbours): they are only ~8% of the data
-    but are the kind validation measures (each repeat reads a different random window)."""
-    rng = random.Random(seed)
+    but are the kind validation measures (each repeat reads a different random window). Without
+    ``synthetic`` (stage 2), the only unanswerables are the real ones. ``seed`` fixes the held-out
+    articles; ``sample_seed`` (default: ``seed``) only the sampling, so every stage holds out the same."""
+    rng = random.Random(seed if sample_seed is None else sample_seed)
     squad11 = read_squad(shared / "train" / "squad11-train.json.gz")
     first10 = read_squad(shared / "train" / "squad20-train-first10.json.gz")
     dev = read_squad(shared / "train" / "squad20-dev-part.json.gz")
@@ -192,11 +195,10 @@ def build_data(shared: Path, seed: int, n_positive: int, real_repeat: int = 1,
     by_article: dict[str, list[str]] = {}
     for article in squad11 + first10 + dev_train:
         by_article.setdefault(article["title"], []).extend(p["context"] for p in article["paragraphs"])
-    synthetic = max(0, n_positive - len(real_neg))
-    shares = MIXES[mix]
-    counts = {k: int(synthetic * v) for k, v in shares.items()}
-    counts["antonym"] = synthetic - sum(counts.values())
-    made = negatives(pos + pos20, by_article, rng, counts)
+    wanted = max(0, n_positive - len(real_neg)) if synthetic else 0
+    counts = {k: int(wanted * v) for k, v in MIXES[mix].items()}
+    counts["antonym"] = wanted - sum(counts.values())
+    made = negatives(pos + pos20, by_article, rng, counts) if wanted else []
     examples = positives + real_neg + made
     rng.shuffle(examples)
     return examples, validation
@@ -275,10 +277,10 @@ def tensors(batch):
     return ids, types, mask, start, end
 
 
-def save_checkpoint(model, optimizer, step: int) -> None:
+def save_checkpoint(model, optimizer, step: int, work: Path) -> None:
     from safetensors.torch import save_file
 
-    WORK.mkdir(parents=True, exist_ok=True)
+    work.mkdir(parents=True, exist_ok=True)
     state = {f"model.{k}": v.contiguous() for k, v in model.state_dict().items()}
     names = {id(p): n for n, p in model.named_parameters()}
     for group in optimizer.param_groups:
@@ -286,22 +288,26 @@ def save_checkpoint(model, optimizer, step: int) -> None:
             for key, value in optimizer.state.get(p, {}).items():
                 if hasattr(value, "shape"):
                     state[f"opt.{names[id(p)]}.{key}"] = value.contiguous().reshape(value.shape)
-    tmp = WORK / "checkpoint.safetensors.tmp"
+    tmp = work / "checkpoint.safetensors.tmp"
     save_file(state, str(tmp))
-    tmp.replace(WORK / "checkpoint.safetensors")
-    (WORK / "checkpoint.json").write_text(json.dumps({"step": step}))
+    tmp.replace(work / "checkpoint.safetensors")
+    (work / "checkpoint.json").write_text(json.dumps({"step": step}))
 
 
-def load_checkpoint(model, optimizer) -> int:
+def load_checkpoint(model, optimizer, work: Path) -> int:
+    """Resume from ``work``'s checkpoint (model and optimizer); without ``optimizer``, only the
+    weights (stage 2 starts from stage 1's model with a fresh optimizer)."""
     import torch
     from safetensors.torch import load_file
 
-    if not (WORK / "checkpoint.json").is_file():
+    if not (work / "checkpoint.json").is_file():
         return 0
-    state = load_file(str(WORK / "checkpoint.safetensors"))
+    state = load_file(str(work / "checkpoint.safetensors"))
     model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
     params = dict(model.named_parameters())
-    step = json.loads((WORK / "checkpoint.json").read_text())["step"]
+    step = json.loads((work / "checkpoint.json").read_text())["step"]
+    if optimizer is None:
+        return step
     for key, value in state.items():
         if key.startswith("opt."):
             name, slot = key[4:].rsplit(".", 1)
@@ -309,7 +315,17 @@ def load_checkpoint(model, optimizer) -> int:
     return step
 
 
+def count_kinds(examples: list[Example]) -> dict[str, int]:
+    kinds: dict[str, int] = {}
+    for ex in examples:
+        kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
+    return kinds
+
+
 def train(args) -> None:
+    """Stage 1: the mix of SQuAD 1.1, real and synthetic unanswerables. Stage 2 (``--stage2 N``):
+    N more steps from stage 1's weights at a third of the learning rate, on SQuAD 2.0's real
+    questions only (the kind validation measures) topped up with SQuAD 1.1 to keep the reading."""
     import torch
 
     from qa.embedding import model_spec
@@ -319,25 +335,58 @@ def train(args) -> None:
     torch.set_num_threads(2)
     n_positive = args.steps * args.batch_size // 2 + 2000  # a little spare: some do not featurise
     examples, validation = build_data(Path(args.shared), args.seed, n_positive, args.real_repeat, args.mix)
-    kinds: dict[str, int] = {}
-    for ex in examples:
-        kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
+    kinds = count_kinds(examples)
     print(f"data: {len(examples)} examples {kinds}; validation articles: {[a['title'] for a in validation]}", flush=True)
     tok = tokenizer(model_spec().directory())
     rng = random.Random(args.seed)
     features = [f for f in (featurise(tok, ex, rng, args.max_length) for ex in examples) if f is not None]
     plan = batches(features, args.batch_size, rng)[:args.steps]
-    stop = min(len(plan), args.stop_at or len(plan))
     WORK.mkdir(parents=True, exist_ok=True)
-    (WORK / "data.json").write_text(json.dumps({"kinds": kinds, "features": len(features),
-                                                "validation": sorted(a["title"] for a in validation)}))
+    titles = sorted(a["title"] for a in validation)
+    (WORK / "data.json").write_text(json.dumps({"kinds": kinds, "features": len(features), "validation": titles}))
     model = make_model()
+    stop = min(len(plan), args.stop_at or len(plan))
+    fit(model, plan, args.lr, WORK, stop, args)
+    (WORK / "trained.json").write_text(json.dumps({"steps": stop, "planned": len(plan), "args": vars(args)}))
+    if args.stage2:
+        real, held = build_data(Path(args.shared), args.seed, 0, args.stage2_repeat, args.mix,
+                                synthetic=False, sample_seed=args.seed + 1)
+        n_fill = args.stage2 * args.batch_size - len(real) + 500  # SQuAD 1.1 to fill the steps
+        more, _ = build_data(Path(args.shared), args.seed, n_fill, 0, args.mix, synthetic=False,
+                             sample_seed=args.seed + 1)
+        assert sorted(a["title"] for a in held) == titles  # never train on a held-out article
+        assert not {ex.article for ex in real + more} & set(titles)
+        examples2 = real + more
+        rng2 = random.Random(args.seed + 1)
+        rng2.shuffle(examples2)
+        features2 = [f for f in (featurise(tok, ex, rng2, args.max_length) for ex in examples2) if f is not None]
+        plan2 = batches(features2, args.batch_size, rng2)[:args.stage2]
+        work2 = stage2_work(args)
+        work2.mkdir(parents=True, exist_ok=True)
+        (work2 / "data.json").write_text(json.dumps({
+            "kinds": kinds, "features": len(features), "validation": titles,
+            "stage2": {"kinds": count_kinds(examples2), "features": len(features2)}}))
+        if not (work2 / "checkpoint.json").is_file():
+            load_checkpoint(model, None, WORK)
+        fit(model, plan2, args.lr / 3, work2, len(plan2), args)
+        args.work = str(work2)  # the export reads the final weights
+    print("training done", flush=True)
+
+
+def stage2_work(args) -> Path:
+    return WORK / f"stage2-{args.stage2}-r{args.stage2_repeat}"
+
+
+def fit(model, plan: list[list], lr: float, work: Path, stop: int, args) -> None:
+    """AdamW with warm-up and linear decay over ``plan``, resumable from ``work``'s checkpoint."""
+    import torch
+
     params = [p for p in model.parameters() if p.requires_grad]
-    optimizer = torch.optim.AdamW(params, lr=args.lr, weight_decay=0.01)
+    optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
     warmup = max(1, len(plan) // 10)
     schedule = torch.optim.lr_scheduler.LambdaLR(
         optimizer, lambda s: min((s + 1) / warmup, max(0.0, (len(plan) - s) / max(1, len(plan) - warmup))))
-    done = load_checkpoint(model, optimizer)
+    done = load_checkpoint(model, optimizer, work)
     for _ in range(done):
         schedule.step()
     model.train()
@@ -360,14 +409,12 @@ def train(args) -> None:
         recent.append(loss.item())
         if (step + 1) % 20 == 0:
             rate = seen / (time.time() - t0)
-            left = (len(plan) - step - 1) * args.batch_size / rate / 60
-            print(f"step {step + 1}/{len(plan)} loss {sum(recent) / len(recent):.3f} "
+            left = (stop - step - 1) * args.batch_size / rate / 60
+            print(f"{work.name} step {step + 1}/{len(plan)} loss {sum(recent) / len(recent):.3f} "
                   f"{rate:.1f} ex/s, ~{left:.0f} min left", flush=True)
             recent = []
         if (step + 1) % args.checkpoint_every == 0 or step + 1 == stop:
-            save_checkpoint(model, optimizer, step + 1)
-    (WORK / "trained.json").write_text(json.dumps({"steps": stop, "planned": len(plan), "args": vars(args)}))
-    print("training done", flush=True)
+            save_checkpoint(model, optimizer, step + 1, work)
 
 
 def main() -> None:
@@ -384,6 +431,8 @@ def main() -> None:
     parser.add_argument("--stop-at", type=int, default=0,
                         help="stop after this step (the schedule still spans --steps): a run cut to fit a session, reproducibly")
     parser.add_argument("--checkpoint-every", type=int, default=100)
+    parser.add_argument("--stage2", type=int, default=0, help="then N steps on SQuAD 2.0's real questions only, at lr/3")
+    parser.add_argument("--stage2-repeat", type=int, default=2, help="repeat SQuAD 2.0 questions N times in stage 2")
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     parser.add_argument("--work", default=None, help="checkpoint folder (default: training/.work/answer-STEPS-SEED-rREPEAT-MIX)")
     args = parser.parse_args()
@@ -402,6 +451,8 @@ def main() -> None:
         return
     if args.phase in ("all", "train"):
         train(args)
+    if args.phase == "export" and args.stage2:
+        args.work = str(stage2_work(args))
     if args.phase in ("all", "export"):
         from export_answer_model import export  # noqa: PLC0415 - the export phase lives beside
 

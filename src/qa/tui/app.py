@@ -97,6 +97,7 @@ class QAApp(ConversationCommands, App[None]):
         self.failure: str | None = None
         self.waiting: deque[Turn] = deque()  # questions sent, not yet being answered
         self.answering: Turn | None = None  # the one question being answered
+        self.following: Turn | None = None  # the newest turn, kept in view while it grows
         self.history = History(self.data_dir)
         self.history_path: Path | None = None  # where this conversation is saved
         self.history_owned = False  # whether that file is ours to replace
@@ -301,6 +302,7 @@ class QAApp(ConversationCommands, App[None]):
         chat.append(turn)
         self.query_one("#welcome").display = False
         chat.index = len(chat.children) - 1
+        self.following = turn
         self.call_after_refresh(self._scroll_to, turn)
         self.waiting.append(turn)
         self._next_answer()
@@ -348,8 +350,17 @@ class QAApp(ConversationCommands, App[None]):
         if turn.parent is chat and chat.children and turn is chat.children[-1]:
             chat.scroll_to_widget(turn, top=True, animate=False)
 
+    @on(Turn.Resized)
+    def _turn_resized(self, message: Turn.Resized) -> None:
+        # A scroll made before the answer's final layout is stale (the chat's height grew after
+        # it, so the answer's end was cut off): follow the newest turn until another is chosen.
+        if message.turn is self.following:
+            self.call_after_refresh(self._scroll_to, message.turn)
+
     @on(ListView.Highlighted, "#chat")
     def _turn_highlighted(self, event: ListView.Highlighted) -> None:
+        if event.item is not self.following:
+            self.following = None  # the reader moved to an older turn: stop following
         if isinstance(event.item, Turn) and event.item.answer is not None:
             self.show_sources(event.item.answer)
 

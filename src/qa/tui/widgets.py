@@ -153,6 +153,13 @@ class Turn(ListItem):
     """One question and its answer: queued (another answer is being computed), then a loading
     indicator while its own is, then the answer with a warning line per conflict."""
 
+    class Resized(Message):
+        """Its height changed (its answer was laid out): the chat may need to scroll again."""
+
+        def __init__(self, turn: Turn) -> None:
+            super().__init__()
+            self.turn = turn
+
     def __init__(self, question: str, *, queued: bool = False) -> None:
         super().__init__()
         self.question = question
@@ -166,6 +173,10 @@ class Turn(ListItem):
             yield Static("queued: answered after the question above", classes="status")
         else:
             yield LoadingIndicator()
+
+    def on_resize(self, event: events.Resize) -> None:
+        # Resize is not bubbled, and it comes after the layout pass that sized the chat too
+        self.post_message(self.Resized(self))
 
     def start(self) -> None:
         """Its answer is now being computed."""
