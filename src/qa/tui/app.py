@@ -352,9 +352,7 @@ class QAApp(ConversationCommands, App[None]):
 
     @on(Turn.Resized)
     def _turn_resized(self, message: Turn.Resized) -> None:
-        # A scroll made before the answer's final layout is stale (the chat's height grew after
-        # it, so the answer's end was cut off): follow the newest turn until another is chosen.
-        if message.turn is self.following:
+        if message.turn is self.following:  # a scroll made before its final layout is stale
             self.call_after_refresh(self._scroll_to, message.turn)
 
     @on(ListView.Highlighted, "#chat")
