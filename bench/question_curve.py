@@ -12,7 +12,7 @@ from pathlib import Path
 from _common import ROOT
 
 import qa
-from qa.evaluation import evaluate_questions, read_questions
+from qa.evaluation import QuestionReport, evaluate_questions, read_questions
 
 THRESHOLDS = (0.0, 0.3, 0.35, 0.4, 0.45, 0.5, 0.55, 0.6)
 
@@ -23,19 +23,16 @@ def main() -> None:
     report = evaluate_questions(lambda q: index.answer(q, threshold=0.0), read_questions(path))
     shipped = qa.answer_model().card.threshold
     rows = report.results
-    yes = [r for r in rows if r.answerable]
-    near = [r for r in rows if r.kind == "near"]
-    off = [r for r in rows if not r.answerable and r.kind != "near"]
-    print(f"{len(yes)} answerable, {len(near)} near-domain, {len(off)} off-topic; shipped threshold {shipped}")
-    print("| threshold | " + " | ".join(f"{t:.2f}" for t in (*THRESHOLDS, shipped)) + " |")
-    print("|---" * (len(THRESHOLDS) + 2) + "|")
-    for name, group, score in (
-            ("answerable answered right", yes, lambda r, t: r.confidence >= t and r.contains_expected),
-            ("near-domain refused", near, lambda r, t: r.confidence < t),
-            ("off-topic refused", off, lambda r, t: r.confidence < t)):
-        cells = [sum(score(r, t) for r in group) / max(1, len(group)) for t in (*THRESHOLDS, shipped)]
+    groups = {"answerable answered right": ([r for r in rows if r.answerable], "answered_right"),
+              "near-domain refused": ([r for r in rows if r.kind == "near"], "refused_unanswerable"),
+              "off-topic refused": ([r for r in rows if not r.answerable and r.kind != "near"], "refused_unanswerable")}
+    thresholds = (*THRESHOLDS, shipped)
+    print(", ".join(f"{len(g)} {name.split()[0]}" for name, (g, _) in groups.items()) + f"; shipped threshold {shipped}")
+    print("| threshold | " + " | ".join(f"{t:.2f}" for t in thresholds) + " |")
+    print("|---" * (len(thresholds) + 1) + "|")
+    for name, (group, figure) in groups.items():  # QuestionReport.sweep per group
+        cells = [row[figure] for row in QuestionReport(tuple(group)).sweep(thresholds)]
         print(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
-
 
 if __name__ == "__main__":
     main()

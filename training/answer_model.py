@@ -441,10 +441,7 @@ def main() -> None:
     args.work = str(WORK)
     if args.phase == "data":
         examples, validation = build_data(Path(args.shared), args.seed, args.steps * args.batch_size // 2, args.real_repeat, args.mix)
-        kinds: dict[str, int] = {}
-        for ex in examples:
-            kinds[ex.kind] = kinds.get(ex.kind, 0) + 1
-        print(len(examples), kinds, [a["title"] for a in validation])
+        print(len(examples), count_kinds(examples), [a["title"] for a in validation])
         rng = random.Random(0)
         for ex in rng.sample(examples, 12):
             print(asdict(ex)["kind"], "|", ex.question, "|", ex.answer_text)
