@@ -1,6 +1,6 @@
 """The answer model on held-out SQuAD 2.0 articles, beside the cosine baseline, in one run.
 
-    python bench/answer_model.py [--skip-paragraphs] [--limit N] [--json FILE]
+    python bench/answer_quality.py [--skip-paragraphs] [--limit N] [--json FILE] [--speed-only] [--speed-against DIR]
 
 1. Paragraph level (the question against its own paragraph): answer-sentence accuracy and ROC AUC
    answerable vs unanswerable for the shipped model and for bi-encoder cosine (the sentence with
@@ -100,22 +100,42 @@ def choose_threshold(rows: list[dict], refused_at_least: float = REFUSED_AT_LEAS
     return 1.0
 
 
-def speed(rounds: int = 30) -> dict:
+def speed(rounds: int = 30, against: Path | None = None) -> dict:
+    """Warm ``Index.answer`` against warm ``Index.search``, alternating per question so the
+    machine's noise falls on both; with ``against`` (an exported answer model's folder), also the
+    answer with that model in place of the shipped one, alternating too."""
     import qa
+    import qa.api
+    from qa.models.reader import Reader
 
     index = qa.open_index(ROOT / "embeddings")
     questions = [json.loads(line)["question"] for line in (ROOT / "questions" / "shipped-corpus.jsonl").read_text().splitlines()[:rounds]]
-    index.answer(questions[0])  # warm: model loaded, caches filled
-    ask, search = [], []
-    for q in questions:  # alternate, so the machine's noise falls on both
-        t = time.perf_counter()
-        index.search(q)
-        search.append(time.perf_counter() - t)
-        t = time.perf_counter()
-        index.answer(q)
-        ask.append(time.perf_counter() - t)
-    return {"ask_p50_s": statistics.median(ask), "ask_p95_s": sorted(ask)[int(0.95 * (len(ask) - 1))],
-            "search_p50_s": statistics.median(search), "ratio": statistics.median(ask) / statistics.median(search)}
+    readers = {"ask": qa.answer_model()}
+    if against is not None:
+        readers["against"] = Reader(against)
+    shipped = qa.api.answer_model
+    times: dict[str, list[float]] = {"search": [], **{name: [] for name in readers}}
+    try:
+        for reader in readers.values():  # warm: models loaded, caches filled
+            qa.api.answer_model = lambda reader=reader: reader
+            index.answer(questions[0])
+        for q in questions:
+            t = time.perf_counter()
+            index.search(q)
+            times["search"].append(time.perf_counter() - t)
+            for name, reader in readers.items():
+                qa.api.answer_model = lambda reader=reader: reader
+                t = time.perf_counter()
+                index.answer(q)
+                times[name].append(time.perf_counter() - t)
+    finally:
+        qa.api.answer_model = shipped
+    out = {f"{name}_p50_s": statistics.median(values) for name, values in times.items()}
+    out["ask_p95_s"] = sorted(times["ask"])[int(0.95 * (len(times["ask"]) - 1))]
+    out["ratio"] = out["ask_p50_s"] / out["search_p50_s"]
+    if against is not None:
+        out["ratio_to_against"] = out["ask_p50_s"] / out["against_p50_s"]
+    return out
 
 
 def main() -> None:
@@ -123,7 +143,13 @@ def main() -> None:
     parser.add_argument("--skip-paragraphs", action="store_true")
     parser.add_argument("--limit", type=int, default=None, help="ask only about N questions end to end")
     parser.add_argument("--json", type=Path, default=None)
+    parser.add_argument("--speed-only", action="store_true", help="only the speed part")
+    parser.add_argument("--speed-against", type=Path, default=None, metavar="DIR",
+                        help="also time answers with the answer model exported in DIR (e.g. the one shipped before)")
     args = parser.parse_args()
+    if args.speed_only:
+        print_speed(speed(against=args.speed_against))
+        return
     articles = validation_articles()
     out: dict = {"articles": [a["title"] for a in articles]}
     if not args.skip_paragraphs:
@@ -151,12 +177,18 @@ def main() -> None:
     print("  threshold  answered-right  refused-unanswerable")
     for row in e2e["curve"][::2]:
         print(f"  {row['threshold']:.2f}       {row['answered_right']:.3f}           {row['refused_unanswerable']:.3f}")
-    out["speed"] = speed()
-    s = out["speed"]
-    print(f"warm answer p50 {s['ask_p50_s'] * 1000:.0f} ms (p95 {s['ask_p95_s'] * 1000:.0f} ms), "
-          f"search p50 {s['search_p50_s'] * 1000:.0f} ms: ratio {s['ratio']:.1f}")
+    out["speed"] = speed(against=args.speed_against)
+    print_speed(out["speed"])
     if args.json:
         args.json.write_text(json.dumps(out, indent=2))
+
+
+def print_speed(s: dict) -> None:
+    print(f"warm answer p50 {s['ask_p50_s'] * 1000:.0f} ms (p95 {s['ask_p95_s'] * 1000:.0f} ms), "
+          f"search p50 {s['search_p50_s'] * 1000:.0f} ms: ratio {s['ratio']:.1f}")
+    if "against_p50_s" in s:
+        print(f"  with the other answer model: p50 {s['against_p50_s'] * 1000:.0f} ms; "
+              f"shipped / other {s['ratio_to_against']:.2f}")
 
 
 if __name__ == "__main__":
