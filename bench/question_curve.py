@@ -34,5 +34,6 @@ def main() -> None:
         cells = [row[figure] for row in QuestionReport(tuple(group)).sweep(thresholds)]
         print(f"| {name} | " + " | ".join(f"{c:.3f}" for c in cells) + " |")
 
+
 if __name__ == "__main__":
     main()

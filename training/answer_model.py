@@ -324,8 +324,9 @@ def count_kinds(examples: list[Example]) -> dict[str, int]:
 
 def train(args) -> None:
     """Stage 1: the mix of SQuAD 1.1, real and synthetic unanswerables. Stage 2 (``--stage2 N``):
-    N more steps from stage 1's weights at a third of the learning rate, on SQuAD 2.0's real
-    questions only (the kind validation measures) topped up with SQuAD 1.1 to keep the reading."""
+    N more steps from stage 1's weights at ``--stage2-lr-scale`` of the learning rate (a third by
+    default), on SQuAD 2.0's real questions only (the kind validation measures), topped up with
+    SQuAD 1.1 to keep the reading."""
     import torch
 
     from qa.embedding import model_spec
@@ -435,7 +436,7 @@ def main() -> None:
     parser.add_argument("--stop-at", type=int, default=0,
                         help="stop after this step (the schedule still spans --steps): a run cut to fit a session, reproducibly")
     parser.add_argument("--checkpoint-every", type=int, default=100)
-    parser.add_argument("--stage2", type=int, default=0, help="then N steps on SQuAD 2.0's real questions only, at lr/3")
+    parser.add_argument("--stage2", type=int, default=0, help="then N steps on SQuAD 2.0's real questions only, at lr x --stage2-lr-scale")
     parser.add_argument("--stage2-repeat", type=int, default=2, help="repeat SQuAD 2.0 questions N times in stage 2")
     parser.add_argument("--stage2-lr-scale", type=float, default=STAGE2_LR_SCALE,
                         help="stage 2's learning rate as a share of --lr (smaller keeps more of stage 1's reading)")

@@ -24,7 +24,7 @@ import numpy as np
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT / "src"))
 
-from answer_model import make_model, read_squad, split_articles  # noqa: E402
+from answer_model import load_checkpoint, make_model, read_squad, split_articles, tensors  # noqa: E402
 from export_answer_model import validate  # noqa: E402
 
 from qa.embedding import model_spec  # noqa: E402
@@ -68,55 +68,48 @@ def mean_of(members: list[Logits]):
 
 def torch_model(folder: Path):
     import torch
-    from safetensors.torch import load_file
 
     model = make_model()
-    state = load_file(str(folder / "checkpoint.safetensors"))
-    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
+    load_checkpoint(model, None, folder)
     model.eval()
     embed = model.bert.embeddings.word_embeddings
 
     def run(windows):
-        width = max(len(w.ids) for w in windows)
-        ids = torch.zeros(len(windows), width, dtype=torch.long)
-        type_ids, mask = torch.zeros_like(ids), torch.zeros_like(ids)
-        for row, w in enumerate(windows):
-            ids[row, :len(w.ids)] = torch.tensor(w.ids)
-            type_ids[row, :len(w.ids)] = torch.tensor(w.type_ids)
-            mask[row, :len(w.ids)] = 1
+        ids, type_ids, mask, _, _ = tensors([(w.ids, w.type_ids, 0, 0) for w in windows])
         with torch.no_grad():
             return tuple(t.numpy() for t in model(embed(ids), mask, type_ids))
     return run
 
 
-def record(name: str, source: Path, validation: list[dict], cache: Path) -> Logits:
-    """The model's logits on every held-out window, from the cache when it has them."""
+def record(name: str, source: Path, validation: list[dict], cache: Path) -> tuple[Logits, dict]:
+    """The model's logits on every held-out window (from the cache when it has them) and its figures."""
     meta, arrays = cache / f"{name}.json", cache / f"{name}.npz"
     if meta.is_file() and arrays.is_file() and json.loads(meta.read_text())["source"] == str(source.resolve()):
         keys = json.loads(meta.read_text())
         z = np.load(arrays)
-        return {tuple(k): (z[f"s{i}"], z[f"e{i}"], a) for i, (k, a) in enumerate(zip(keys["keys"], keys["a"], strict=True))}
-    run = torch_model(source) if (source / "checkpoint.safetensors").is_file() else Reader(source).run
+        logits = {tuple(k): (z[f"s{i}"], z[f"e{i}"], a) for i, (k, a) in enumerate(zip(keys["keys"], keys["a"], strict=True))}
+        return logits, validate(LogitReader(mean_of([logits])), validation, dummy_cosine)
+    run = torch_model(source) if (source / "checkpoint.json").is_file() else Reader(source).run
     reader = LogitReader(run)
     t = time.time()
-    report(name, validate(reader, validation, dummy_cosine), time.time() - t)
+    figures = validate(reader, validation, dummy_cosine)
+    print(f"{name}: read in {time.time() - t:.0f} s", flush=True)
     keys = list(reader.seen)
     np.savez(arrays, **{f"s{i}": reader.seen[k][0] for i, k in enumerate(keys)},
              **{f"e{i}": reader.seen[k][1] for i, k in enumerate(keys)})
     meta.write_text(json.dumps({"source": str(source.resolve()), "keys": [list(k) for k in keys],
                                 "a": [reader.seen[k][2] for k in keys]}))
-    return reader.seen
+    return reader.seen, figures
 
 
 def dummy_cosine(texts: list[str]) -> np.ndarray:
     return np.ones((len(texts), 1), dtype=np.float32)  # the baseline is the export's job
 
 
-def report(name: str, figures: dict, seconds: float | None = None) -> None:
+def report(name: str, figures: dict) -> None:
     m = figures["model"]
-    took = f"  ({seconds:.0f} s)" if seconds is not None else ""
     print(f"{name:32} sentence accuracy {m['sentence_accuracy']:.3f}  AUC {m['auc']:.3f}  "
-          f"span EM {m['span_exact_match']:.3f}  F1 {m['span_f1']:.3f}{took}", flush=True)
+          f"span EM {m['span_exact_match']:.3f}  F1 {m['span_f1']:.3f}", flush=True)
 
 
 def main() -> None:
@@ -132,8 +125,8 @@ def main() -> None:
     logits = {}
     for spec in args.models:
         name, _, source = spec.partition("=")
-        logits[name] = record(name, Path(source), validation, args.cache)
-        report(name, validate(LogitReader(mean_of([logits[name]])), validation, dummy_cosine))
+        logits[name], figures = record(name, Path(source), validation, args.cache)
+        report(name, figures)
     for ensemble in filter(None, args.ensembles.split(";")):
         names = ensemble.split("+")
         report(ensemble, validate(LogitReader(mean_of([logits[n] for n in names])), validation, dummy_cosine))

